@@ -21,8 +21,6 @@ function crc32Js(data: Uint8Array, initial = 0): number {
 
 /** Node ≥ 20.15 ships zlib.crc32 (native, many GB/s); older runtimes get the table version. */
 export const crc32: Crc32 =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function'
-    ? (zlib as unknown as { crc32: Crc32 }).crc32
-    : crc32Js;
+  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (zlib as unknown as { crc32: Crc32 }).crc32 : crc32Js;
 
 export { crc32Js };

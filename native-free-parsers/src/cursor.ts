@@ -107,7 +107,8 @@ export class Cursor {
   /** u64 that callers treat as a Number (sizes, positions); exact up to 2^53. */
   u64n(): number {
     const v = this.u64();
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new EventDecodeError(`64-bit value ${v} too large at +${this.pos - 8}`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new EventDecodeError(`64-bit value ${v} too large at +${this.pos - 8}`);
     return Number(v);
   }
 

@@ -128,4 +128,3 @@ function preGaTypeMap(fd: FormatDescription): Uint8Array | null {
   }
   return null;
 }
-

@@ -9,4 +9,5 @@ export * from './format-description.js';
 export * from './framer.js';
 export * from './parser.js';
 export * from './payload.js';
+export * from './relay-log.js';
 export * from './source.js';

@@ -54,7 +54,13 @@ registerDecoder(EventType.TRANSACTION_PAYLOAD, (body) => readHeader(body));
  */
 export function unwrapTransactionPayload(event: BinlogEvent): Buffer[] {
   const fail = (message: string) =>
-    new BinlogFormatError({ file: event.file, offset: event.offset, eventType: event.type, reason: 'bad-event', message });
+    new BinlogFormatError({
+      file: event.file,
+      offset: event.offset,
+      eventType: event.type,
+      reason: 'bad-event',
+      message,
+    });
   const end = event.raw.length - event.checksumLength;
   let header: TransactionPayloadHeader;
   try {

@@ -10,7 +10,11 @@ import { BinlogParser, type ParserOptions } from './parser.js';
 export type ByteSource = Readable | AsyncIterable<Buffer | Uint8Array>;
 
 const toBuffer = (c: Buffer | Uint8Array | string): Buffer =>
-  Buffer.isBuffer(c) ? c : typeof c === 'string' ? Buffer.from(c, 'latin1') : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  Buffer.isBuffer(c)
+    ? c
+    : typeof c === 'string'
+      ? Buffer.from(c, 'latin1')
+      : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 
 /**
  * Events in batches: one array per input chunk. The cheapest way to consume a log from
@@ -55,19 +59,39 @@ export async function readFileFormatDescription(path: string): Promise<{ fd: For
       throw new BinlogFormatError({ file: path, offset: 0, reason: 'bad-magic', message: 'not a binlog or relay log' });
     }
     if (bytesRead < head.length) {
-      throw new BinlogFormatError({ file: path, offset: 4, reason: 'truncated', message: 'file ends inside the first event header' });
+      throw new BinlogFormatError({
+        file: path,
+        offset: 4,
+        reason: 'truncated',
+        message: 'file ends inside the first event header',
+      });
     }
     const size = head.readUInt32LE(4 + 9);
     if (size < HEADER_LENGTH || size > 1 << 20) {
-      throw new BinlogFormatError({ file: path, offset: 4, reason: 'bad-length', message: `first event has impossible length ${size}` });
+      throw new BinlogFormatError({
+        file: path,
+        offset: 4,
+        reason: 'bad-length',
+        message: `first event has impossible length ${size}`,
+      });
     }
     const ev = Buffer.alloc(size);
     const r = await fh.read(ev, 0, size, 4);
     if (r.bytesRead < size) {
-      throw new BinlogFormatError({ file: path, offset: 4, reason: 'truncated', message: 'file ends inside the format description' });
+      throw new BinlogFormatError({
+        file: path,
+        offset: 4,
+        reason: 'truncated',
+        message: 'file ends inside the format description',
+      });
     }
     if (ev[4] !== 15) {
-      throw new BinlogFormatError({ file: path, offset: 4, reason: 'bad-event', message: `first event is type ${ev[4]}, expected FORMAT_DESCRIPTION` });
+      throw new BinlogFormatError({
+        file: path,
+        offset: 4,
+        reason: 'bad-event',
+        message: `first event is type ${ev[4]}, expected FORMAT_DESCRIPTION`,
+      });
     }
     return { fd: decodeFormatDescription(ev), end: 4 + size };
   } finally {
