@@ -11,3 +11,5 @@ export * from './parser.js';
 export * from './payload.js';
 export * from './relay-log.js';
 export * from './source.js';
+export * from './writer/index.js';
+export * from './gtid/index.js';

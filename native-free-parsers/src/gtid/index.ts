@@ -1,0 +1,2 @@
+export * from './mariadb-gtid-list.js';
+export * from './mysql-gtid-set.js';
