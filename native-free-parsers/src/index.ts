@@ -13,3 +13,4 @@ export * from './relay-log.js';
 export * from './source.js';
 export * from './writer/index.js';
 export * from './gtid/index.js';
+export * from './transactions.js';
