@@ -45,3 +45,9 @@ export const ODD_FIXTURES: Record<string, { reason: string; offset?: number; liv
   // Rewritten by the MyFlash tool, which does not recompute CRCs.
   'external/MyFlash/binlog_output_base.flashback': { reason: 'checksum-mismatch', offset: 120 },
 };
+
+/** Events that frame and verify but whose body is damaged on purpose: decoding them must fail cleanly. */
+export const DAMAGED_EVENTS: Record<string, number[]> = {
+  // mysql-test's deliberately corrupt relay log: a QUERY whose post-header holds statement text.
+  'external/rust_mysql_common/corrupt-relay-bin.000624': [91204],
+};
