@@ -11,7 +11,10 @@ export interface RunResult {
 }
 
 /** Run the built `mha` CLI (npm test builds first) with optional stdin, bounded in time. */
-export function runMha(args: string[], opts: { stdin?: Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function runMha(
+  args: string[],
+  opts: { stdin?: Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MHA, ...args], {
       cwd: ROOT,

@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** One event as mariadb-binlog lists it. */
 export interface ListedEvent {
@@ -15,6 +18,7 @@ const NAMES: [RegExp, string][] = [
   [/^Binlog checkpoint/, 'MARIADB_BINLOG_CHECKPOINT'],
   [/^GTID /, 'MARIADB_GTID'],
   [/^Query/, 'QUERY'],
+  [/^XID = X'/, 'XA_PREPARE'],
   [/^Xid/, 'XID'],
   [/^Rotate/, 'ROTATE'],
   [/^Stop/, 'STOP'],
@@ -30,6 +34,8 @@ const NAMES: [RegExp, string][] = [
   [/^User_var/, 'USER_VAR'],
   [/^Rand/, 'RAND'],
   [/^Begin_load_query/, 'BEGIN_LOAD_QUERY'],
+  // mariadb-binlog 10.11 prints Begin_load_query events with an empty description.
+  [/^$/, 'BEGIN_LOAD_QUERY'],
   [/^Append_block/, 'APPEND_BLOCK'],
   [/^Execute_load_query/, 'EXECUTE_LOAD_QUERY'],
   [/^Delete_file/, 'DELETE_FILE'],
@@ -46,13 +52,26 @@ export function mariadbBinlogAvailable(): boolean {
   }
 }
 
+/**
+ * Run mariadb-binlog with its LOAD DATA scratch files in a private directory: by default
+ * it writes them to /tmp under fixed names and fails when another run left one there.
+ */
+export function runMariadbBinlog(args: string[]): string {
+  const scratch = mkdtempSync(join(tmpdir(), 'mha-mbl-'));
+  try {
+    return execFileSync('mariadb-binlog', ['--no-defaults', `--local-load=${scratch}`, ...args], {
+      encoding: 'latin1',
+      maxBuffer: 1 << 30,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 /** Run mariadb-binlog on a file and collect (offset, server id, end_log_pos, type) per event. */
 export function listWithMariadbBinlog(file: string): ListedEvent[] {
-  const text = execFileSync('mariadb-binlog', ['--no-defaults', '--base64-output=decode-rows', file], {
-    encoding: 'latin1',
-    maxBuffer: 1 << 30,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const text = runMariadbBinlog(['--base64-output=decode-rows', file]);
   const out: ListedEvent[] = [];
   // mariadb-binlog prints "# at" for an annotate/table-map pair before both headers, so
   // offsets queue up and each header line takes the oldest.

@@ -5,13 +5,17 @@ import { eventTypeName, HEADER_LENGTH } from './event-types.js';
 import { type FormatDescription, postHeaderLength } from './format-description.js';
 
 /**
- * One event as framed from a log. Header fields are read from `raw` on access, and the
- * body is decoded on first access to `data`, so a scan that only needs positions pays
- * for neither.
+ * One event as framed from a log. Header fields are read from the bytes on access, and
+ * the body is decoded on first access to `data`, so a scan that only needs positions pays
+ * for neither. An event framed out of a read chunk keeps the chunk and its place in it:
+ * the `raw` view is only made when asked for (no per-event Buffer object on a scan).
  */
 export class BinlogEvent {
-  /** The whole event: header, body and checksum trailer (a view, not a copy). */
-  readonly raw: Buffer;
+  /** The bytes holding the event (a read chunk, or the event itself) and where it starts there. */
+  private readonly buf: Buffer;
+  private readonly start: number;
+  private readonly size: number;
+  private rawView: Buffer | undefined;
   /** Byte offset of the event in its file (for events inside a TRANSACTION_PAYLOAD: the payload event's offset). */
   readonly offset: number;
   /** GA type code (pre-GA 5.1 renumbering already undone). */
@@ -26,8 +30,24 @@ export class BinlogEvent {
   tableMap: object | undefined;
   private decoded: object | undefined;
 
-  constructor(raw: Buffer, offset: number, typeCode: number, fd: FormatDescription, file?: string, payloadIndex = -1) {
-    this.raw = raw;
+  /**
+   * `raw` is the whole event; or, with `start` and `length`, the event is bytes
+   * [start, start + length) of `raw` (how the parser hands out events of a chunk).
+   */
+  constructor(
+    raw: Buffer,
+    offset: number,
+    typeCode: number,
+    fd: FormatDescription,
+    file?: string,
+    payloadIndex = -1,
+    start = 0,
+    length = raw.length - start,
+  ) {
+    this.buf = raw;
+    this.start = start;
+    this.size = length;
+    this.rawView = start === 0 && length === raw.length ? raw : undefined;
     this.offset = offset;
     this.typeCode = typeCode;
     this.fd = fd;
@@ -37,32 +57,39 @@ export class BinlogEvent {
     this.decoded = undefined;
   }
 
+  /** The whole event: header, body and checksum trailer (a view, not a copy). */
+  get raw(): Buffer {
+    if (this.rawView === undefined) this.rawView = this.buf.subarray(this.start, this.start + this.size);
+    return this.rawView;
+  }
   get timestamp(): number {
-    return this.raw.readUInt32LE(0);
+    return u32(this.buf, this.start);
   }
   /** Type code as written in the file (differs from typeCode only for pre-GA 5.1 files). */
   get rawTypeCode(): number {
-    return this.raw[4];
+    return this.buf[this.start + 4];
   }
   get type(): string {
     return eventTypeName(this.typeCode);
   }
   get serverId(): number {
-    return this.raw.readUInt32LE(5);
+    return u32(this.buf, this.start + 5);
   }
   get length(): number {
-    return this.raw.length;
+    return this.size;
   }
   /** Header log_pos: the end position in the *originating* binlog (a master position in relay logs; 0 inside payloads). */
   get endLogPos(): number {
-    return this.raw.readUInt32LE(13);
+    return u32(this.buf, this.start + 13);
   }
   get flags(): number {
-    return this.raw.readUInt16LE(17);
+    const b = this.buf;
+    const p = this.start + 17;
+    return b[p] | (b[p + 1] << 8);
   }
   /** Offset just past this event in its file. */
   get nextOffset(): number {
-    return this.payloadIndex >= 0 ? this.offset : this.offset + this.raw.length;
+    return this.payloadIndex >= 0 ? this.offset : this.offset + this.size;
   }
   get inPayload(): boolean {
     return this.payloadIndex >= 0;
@@ -73,7 +100,7 @@ export class BinlogEvent {
   }
   /** The body: after the common header, before the checksum. */
   get body(): Buffer {
-    return this.raw.subarray(HEADER_LENGTH, this.raw.length - this.checksumLength);
+    return this.buf.subarray(this.start + HEADER_LENGTH, this.start + this.size - this.checksumLength);
   }
 
   /** True when a decoder exists for this type (otherwise `data` is `{ raw: <base64> }`). */
@@ -87,10 +114,25 @@ export class BinlogEvent {
     return this.decoded;
   }
 
+  /**
+   * @internal The parser hands an event the decoded body of an earlier event with the
+   * same body bytes (a table map repeated for every statement), so it is decoded once.
+   */
+  adoptData(data: object): void {
+    this.decoded = data;
+  }
+
+  /** @internal Whether this event's body (header and checksum excluded) equals `other`; no view is made. */
+  bodyEquals(other: Buffer): boolean {
+    const s = this.start + HEADER_LENGTH;
+    const e = this.start + this.size - this.checksumLength;
+    return e - s === other.length && this.buf.compare(other, 0, other.length, s, e) === 0;
+  }
+
   private decode(): object {
     const decoder = decoderFor(this.typeCode);
     if (!decoder) return { raw: this.body.toString('base64') };
-    const end = this.raw.length - this.checksumLength;
+    const end = this.size - this.checksumLength;
     try {
       return decoder(new Cursor(this.raw, HEADER_LENGTH, end), {
         fd: this.fd,
@@ -98,6 +140,7 @@ export class BinlogEvent {
         flags: this.flags,
         serverId: this.serverId,
         postHeaderLength: postHeaderLength(this.fd, this.typeCode),
+        tableMap: this.tableMap,
       });
     } catch (err) {
       if (err instanceof BinlogFormatError) throw err;
@@ -111,4 +154,9 @@ export class BinlogEvent {
       });
     }
   }
+}
+
+/** Little-endian u32 at `p` (bounds are the framer's business: every event has its 19-byte header). */
+function u32(b: Buffer, p: number): number {
+  return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16)) + b[p + 3] * 0x1000000;
 }

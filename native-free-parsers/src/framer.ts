@@ -12,6 +12,12 @@ export interface FramerOptions {
 export type FrameSink = (frame: Buffer, offset: number) => void;
 
 /**
+ * Receives each complete event as a place in a buffer — bytes [start, start + length) of
+ * `buf` — and its file offset: no Buffer object is made per event.
+ */
+export type FrameRangeSink = (buf: Buffer, start: number, length: number, offset: number) => void;
+
+/**
  * Cuts a byte stream into events using only the size field of each 19-byte header.
  * Complete events inside a chunk are handed out as views of that chunk (no copy); an event
  * that straddles chunks is kept as a list of views and joined once when complete, so at
@@ -46,6 +52,13 @@ export class EventFramer {
   }
 
   push(chunk: Buffer, sink: FrameSink): void {
+    this.pushRanges(chunk, (buf, start, length, offset) =>
+      sink(start === 0 && length === buf.length ? buf : buf.subarray(start, start + length), offset),
+    );
+  }
+
+  /** Like push, but events are handed out as ranges of the chunk (see FrameRangeSink). */
+  pushRanges(chunk: Buffer, sink: FrameRangeSink): void {
     let i = 0;
     const len = chunk.length;
     if (this.magicSeen < 4) {
@@ -66,12 +79,12 @@ export class EventFramer {
       if (this.pieceBytes > 0) return;
     }
     while (len - i >= HEADER_LENGTH) {
-      const size = chunk.readUInt32LE(i + 9);
-      this.checkSize(size, this.pos);
+      const size = (chunk[i + 9] | (chunk[i + 10] << 8) | (chunk[i + 11] << 16)) + chunk[i + 12] * 0x1000000;
+      if (size < HEADER_LENGTH || size > this.maxEventSize) this.checkSize(size, this.pos);
       if (len - i < size) break;
       const offset = this.pos;
       this.pos += size;
-      sink(chunk.subarray(i, i + size), offset);
+      sink(chunk, i, size, offset);
       i += size;
     }
     if (i < len) {
@@ -83,7 +96,7 @@ export class EventFramer {
     }
   }
 
-  private continuePending(chunk: Buffer, start: number, sink: FrameSink): number {
+  private continuePending(chunk: Buffer, start: number, sink: FrameRangeSink): number {
     let i = start;
     if (this.pendingSize === 0) {
       // Header still incomplete: gather up to 19 bytes first.
@@ -112,7 +125,7 @@ export class EventFramer {
       this.pieces = [];
       this.pieceBytes = 0;
       this.pendingSize = 0;
-      sink(frame, offset);
+      sink(frame, 0, frame.length, offset);
     }
     return i;
   }

@@ -27,6 +27,12 @@ export interface ParserOptions {
   unwrapPayloads?: boolean;
 }
 
+/** CRC-32 of any message followed by its own CRC-32 (little-endian): the check's constant residue. */
+const CRC32_RESIDUE = 0x2144df1c;
+
+/** Table maps remembered (with their bytes) to skip decoding identical ones; forgotten past this. */
+const MAX_REMEMBERED_TABLE_MAPS = 4096;
+
 /** A rows event's table map, by table id, as the parser last saw it. */
 export interface TableMapLike {
   tableId: number;
@@ -49,8 +55,15 @@ export class BinlogParser {
   private inUse = false;
   private encrypted = false;
   private readonly tableMaps = new Map<number, object>();
+  /**
+   * The last table map decoded per table id, with its body bytes: servers write the same
+   * TABLE_MAP before every statement, and an identical one is not decoded (nor its row
+   * decoders compiled) again.
+   */
+  private readonly tableMapBodies = new Map<number, { body: Buffer; map: TableMapLike }>();
   private sink: (e: BinlogEvent) => void = () => {};
-  private readonly onFrame = (frame: Buffer, offset: number) => this.handleFrame(frame, offset);
+  private readonly onFrame = (buf: Buffer, start: number, size: number, offset: number) =>
+    this.handleFrame(buf, start, size, offset);
 
   constructor(opts: ParserOptions = {}) {
     this.file = opts.file;
@@ -86,7 +99,7 @@ export class BinlogParser {
 
   push(chunk: Buffer, sink: (e: BinlogEvent) => void): void {
     this.sink = sink;
-    this.framer.push(chunk, this.onFrame);
+    this.framer.pushRanges(chunk, this.onFrame);
   }
 
   end(): void {
@@ -103,7 +116,8 @@ export class BinlogParser {
     });
   }
 
-  private handleFrame(frame: Buffer, offset: number): void {
+  /** One framed event: bytes [start, start + size) of `buf`. */
+  private handleFrame(buf: Buffer, start: number, size: number, offset: number): void {
     if (this.encrypted) {
       throw this.error(
         offset,
@@ -112,13 +126,14 @@ export class BinlogParser {
         'encrypted binlog (MariaDB encrypt_binlog=ON): events after START_ENCRYPTION cannot be read without the server key',
       );
     }
-    const rawType = frame[4];
+    const rawType = buf[start + 4];
     if (rawType === EventType.FORMAT_DESCRIPTION) {
-      this.formatDescriptionFrame(frame, offset);
+      this.formatDescriptionFrame(buf.subarray(start, start + size), offset);
       return;
     }
     const fd = this.fd;
     if (!fd) {
+      const frame = buf.subarray(start, start + size);
       if (rawType === EventType.START_V3) {
         throw this.error(offset, frame, 'unsupported-format', 'binlog format v1/v3 (MySQL 3.23–4.x) is not supported');
       }
@@ -126,11 +141,24 @@ export class BinlogParser {
     }
     const typeCode = fd.typeMap ? fd.typeMap[rawType] : rawType;
     const csLen = fd.checksumLength;
-    if (frame.length < HEADER_LENGTH + csLen) {
-      throw this.error(offset, frame, 'bad-length', `event of ${frame.length} bytes cannot hold a checksum`);
+    if (size < HEADER_LENGTH + csLen) {
+      throw this.error(
+        offset,
+        buf.subarray(start, start + size),
+        'bad-length',
+        `event of ${size} bytes cannot hold a checksum`,
+      );
     }
-    if (this.verify && csLen > 0) this.verifyChecksum(frame, offset, frame.length - csLen, false);
-    const event = new BinlogEvent(frame, offset, typeCode, fd, this.file);
+    let event: BinlogEvent;
+    if (this.verify && csLen > 0) {
+      // CRC32 over the event *with* its stored trailer leaves a constant residue when the
+      // trailer is right: one native call, no second view for the range before it.
+      const frame = buf.subarray(start, start + size);
+      if (crc32(frame) !== CRC32_RESIDUE) this.verifyChecksum(frame, offset, size - csLen, false);
+      event = new BinlogEvent(frame, offset, typeCode, fd, this.file);
+    } else {
+      event = new BinlogEvent(buf, offset, typeCode, fd, this.file, -1, start, size);
+    }
     if (!this.headerOnly) this.track(event);
     this.sink(event);
     if (typeCode === EventType.MARIADB_START_ENCRYPTION) this.encrypted = true;
@@ -157,6 +185,7 @@ export class BinlogParser {
     if (!this.fd) this.inUse = (frame.readUInt16LE(17) & EventFlag.BINLOG_IN_USE) !== 0;
     this.fd = fd;
     this.tableMaps.clear();
+    this.tableMapBodies.clear();
     this.sink(new BinlogEvent(frame, offset, EventType.FORMAT_DESCRIPTION, fd, this.file));
   }
 
@@ -184,11 +213,22 @@ export class BinlogParser {
   private track(event: BinlogEvent): void {
     const t = event.typeCode;
     if (t === EventType.TABLE_MAP) {
+      const idLen = postHeaderLength(event.fd, t) === 6 ? 4 : 6;
+      if (event.length >= HEADER_LENGTH + idLen) {
+        const seen = this.tableMapBodies.get(event.raw.readUIntLE(HEADER_LENGTH, idLen));
+        if (seen !== undefined && event.bodyEquals(seen.body)) {
+          event.adoptData(seen.map);
+          this.tableMaps.set(seen.map.tableId, seen.map);
+          return;
+        }
+      }
       const map = event.data as TableMapLike;
       this.tableMaps.set(map.tableId, map);
+      if (this.tableMapBodies.size >= MAX_REMEMBERED_TABLE_MAPS) this.tableMapBodies.clear();
+      this.tableMapBodies.set(map.tableId, { body: Buffer.from(event.body), map });
     } else if (ROWS_EVENT_TYPES.has(t)) {
       const idLen = postHeaderLength(event.fd, t) === 6 ? 4 : 6;
-      if (event.raw.length >= HEADER_LENGTH + idLen) {
+      if (event.length >= HEADER_LENGTH + idLen) {
         event.tableMap = this.tableMaps.get(event.raw.readUIntLE(HEADER_LENGTH, idLen));
       }
     }

@@ -1,5 +1,4 @@
-import { once } from 'node:events';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { BinlogFormatError } from './errors.js';
 import type { BinlogEvent } from './event.js';
@@ -17,8 +16,16 @@ const toBuffer = (c: Buffer | Uint8Array | string): Buffer =>
       : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 
 /**
- * Events in batches: one array per input chunk. The cheapest way to consume a log from
- * async code — one await per chunk instead of one per event.
+ * Events per batch at most. A batch's events (and what the consumer decodes from them,
+ * cached on each event) stay reachable until the consumer asks for the next batch; small
+ * batches keep that live set small, so decoded rows die young instead of being promoted
+ * by the GC — which is what keeps a full decode's RSS flat.
+ */
+const MAX_BATCH = 256;
+
+/**
+ * Events in batches: the events of each input chunk, in arrays of at most MAX_BATCH. The
+ * cheapest way to consume a log from async code — one await per batch, not per event.
  */
 export async function* readEventBatches(source: ByteSource, opts: ParserOptions = {}): AsyncGenerator<BinlogEvent[]> {
   const parser = new BinlogParser(opts);
@@ -28,10 +35,18 @@ export async function* readEventBatches(source: ByteSource, opts: ParserOptions 
   };
   for await (const chunk of source as AsyncIterable<Buffer | Uint8Array>) {
     parser.push(toBuffer(chunk), sink);
-    if (batch.length > 0) {
-      const out = batch;
-      batch = [];
+    if (batch.length === 0) continue;
+    const out = batch;
+    batch = [];
+    if (out.length <= MAX_BATCH) {
       yield out;
+      continue;
+    }
+    for (let i = 0; i < out.length; i += MAX_BATCH) {
+      const part = out.slice(i, i + MAX_BATCH);
+      // Drop this part from the chunk's array, so it is freed once the consumer lets go of it.
+      out.fill(undefined as unknown as BinlogEvent, i, i + part.length);
+      yield part;
     }
   }
   parser.end();
@@ -47,6 +62,42 @@ export interface FileReadOptions extends Omit<ParserOptions, 'file' | 'formatDes
   stopOffset?: number;
   /** Read chunk size (default 1 MiB). */
   chunkSize?: number;
+}
+
+/** Reads kept in flight ahead of the parser, so file reads overlap with parsing. */
+const READ_AHEAD = 2;
+
+/**
+ * A file's bytes from `start`, in chunks of `chunkSize`, each in its own fresh buffer
+ * (events are views of the chunks, so a chunk is never reused). Up to READ_AHEAD reads
+ * run while the caller parses the current chunk.
+ */
+export async function* readFileChunks(path: string, start = 0, chunkSize = 1 << 20): AsyncGenerator<Buffer> {
+  const fh = await fsp.open(path, 'r');
+  let next = start;
+  let eof = false;
+  const inFlight: Promise<Buffer>[] = [];
+  const issue = () => {
+    const pos = next;
+    next += chunkSize;
+    const buf = Buffer.allocUnsafeSlow(chunkSize);
+    inFlight.push(fh.read(buf, 0, chunkSize, pos).then(({ bytesRead }) => buf.subarray(0, bytesRead)));
+  };
+  try {
+    for (let i = 0; i < READ_AHEAD; i++) issue();
+    while (inFlight.length > 0) {
+      const chunk = await inFlight.shift()!;
+      if (chunk.length === 0) break;
+      if (chunk.length < chunkSize) eof = true;
+      if (!eof) issue();
+      yield chunk;
+      if (eof) break;
+    }
+  } finally {
+    // Let reads still in flight finish before the handle closes.
+    await Promise.allSettled(inFlight);
+    await fh.close();
+  }
 }
 
 /** The format description at offset 4 of a binlog file, read with two small reads. */
@@ -113,13 +164,10 @@ export async function* readFileEventBatches(path: string, opts: FileReadOptions 
   } else {
     parserOpts.startOffset = 0;
   }
-  const stream = createReadStream(path, {
-    start: startOffset > 4 ? startOffset : 0,
-    highWaterMark: opts.chunkSize ?? 1 << 20,
-  });
+  const chunks = readFileChunks(path, startOffset > 4 ? startOffset : 0, opts.chunkSize ?? 1 << 20);
   const stop = opts.stopOffset;
   try {
-    for await (const batch of readEventBatches(stream, parserOpts)) {
+    for await (const batch of readEventBatches(chunks, parserOpts)) {
       if (stop === undefined) {
         yield batch;
         continue;
@@ -134,8 +182,7 @@ export async function* readFileEventBatches(path: string, opts: FileReadOptions 
       return;
     }
   } finally {
-    stream.destroy();
-    if (!stream.closed) await once(stream, 'close').catch(() => {});
+    await chunks.return(undefined);
   }
 }
 

@@ -31,15 +31,15 @@ export interface ConcatReport {
   /** The stream ended inside a transaction (never committed on the master): its GTID or first offset. */
   incompleteTail: { piece: DiffPiece['kind']; file: string | undefined; offset: number; gtid?: string } | null;
   pieces: { kind: DiffPiece['kind']; events: number }[];
+  /** GTIDs of the complete transactions written (what the target will have executed after applying them). */
+  written: ExecutedGtids;
 }
 
 export type ByteSink = (chunk: Buffer) => void | Promise<void>;
 
 const FLUSH_BYTES = 4 << 20;
 
-function gtidOf(
-  e: BinlogEvent | undefined,
-):
+function gtidOf(e: BinlogEvent | undefined):
   | {
       text: string;
       mariadb?: { domain: number; server: number; seq: bigint };
@@ -106,7 +106,9 @@ export async function concatenatePieces(
     skipped: [],
     incompleteTail: null,
     pieces: [],
+    written: {},
   };
+  let currentGtid: ReturnType<typeof gtidOf>;
   const executed: ExecutedGtids = { ...opts.executed };
   let skipping = false;
   let openedAt: { piece: DiffPiece['kind']; file: string | undefined; offset: number; gtid?: string } | null = null;
@@ -130,13 +132,18 @@ export async function concatenatePieces(
         if (skipping && g) report.skipped.push(g.text);
         else markExecuted(g, executed);
         openedAt = { piece: piece.kind, file: e.file, offset: e.offset, gtid: g?.text };
+        currentGtid = g;
       }
       if (!skipping && !e.inPayload) {
         writer.append(e.raw, e.checksumLength);
         stat.events++;
       }
       if (role === 'end' || role === 'single') {
-        if (!skipping) report.transactions++;
+        if (!skipping) {
+          report.transactions++;
+          markExecuted(currentGtid, report.written);
+        }
+        currentGtid = undefined;
         skipping = false;
         openedAt = null;
         report.completeBytes = writer.position;

@@ -19,6 +19,12 @@ export interface FileAccess {
   /** Read up to `length` bytes at `position` (fewer at EOF). */
   read(path: string, position: number, length: number): Promise<Buffer>;
   readText(path: string): Promise<string>;
+  /** True when the path exists (a file or a directory). */
+  exists(path: string): Promise<boolean>;
+  /** Copies the whole file to a path on this machine (replacing it). */
+  copyTo(path: string, localPath: string): Promise<void>;
+  /** Releases what the access holds (an SSH connection); a no-op locally. */
+  close?(): Promise<void>;
 }
 
 export class LocalFileAccess implements FileAccess {
@@ -59,6 +65,22 @@ export class LocalFileAccess implements FileAccess {
   async readText(path: string): Promise<string> {
     return fsp.readFile(path, 'utf8');
   }
+
+  async exists(path: string): Promise<boolean> {
+    try {
+      await fsp.stat(path);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async copyTo(path: string, localPath: string): Promise<void> {
+    await fsp.copyFile(path, localPath);
+  }
+
+  async close(): Promise<void> {}
 }
 
 export const joinPath = join;

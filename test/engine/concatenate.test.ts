@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,7 +14,7 @@ import { binlogTail, relayTail } from '../../src/engine/log-sources.js';
 import { findRelayLogPosition } from '../../src/engine/relay-position-finder.js';
 import { LocalFileAccess } from '../../src/remote/file-access.js';
 import { materializeFixtureDir } from '../fixture-dirs.js';
-import { listWithMariadbBinlog } from '../mariadb-binlog-listing.js';
+import { listWithMariadbBinlog, runMariadbBinlog } from '../mariadb-binlog-listing.js';
 
 const master = materializeFixtureDir('mariadb-10.11/master');
 const relay = materializeFixtureDir('mariadb-10.11/replica');
@@ -100,10 +99,7 @@ describe('saving a dead master binlog tail (MHA save_binary_logs)', () => {
     ]);
     const path = join(master.dir, 'saved.binlog');
     writeFileSync(path, bytes);
-    execFileSync('mariadb-binlog', ['--no-defaults', '--verify-binlog-checksum', path], {
-      stdio: 'pipe',
-      maxBuffer: 1 << 30,
-    });
+    runMariadbBinlog(['--verify-binlog-checksum', path]);
     const theirs = listWithMariadbBinlog(path);
     const ours = parseBuffer(bytes);
     expect(theirs.map((x) => x.offset)).toEqual(ours.map((e) => e.offset));

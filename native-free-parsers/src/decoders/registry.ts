@@ -13,6 +13,8 @@ export interface DecodeContext {
   serverId: number;
   /** Post-header length the FDE gives for this type (0 where the FDE lies, e.g. MySQL payloads). */
   postHeaderLength: number;
+  /** Rows events: the table map in force for the event's table id (set by the parser). */
+  tableMap?: object;
 }
 
 /**
