@@ -1,0 +1,656 @@
+import { promises as fsp } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { MariadbGtidList } from '@mha-ts/native-free-parsers';
+import { compareLogFileNames, logFilesOf, parseIndexFile, parseLogFileName } from '../engine/log-files.js';
+import { applyRecoveryPlan, type RecoveryResult } from '../engine/recover.js';
+import { type DeadMasterBinlogs, planRecovery, type RelayLogSet } from '../engine/recovery-plan.js';
+import { findRelayLogPosition } from '../engine/relay-position-finder.js';
+import { FAILOVER_LOCK } from '../engine/relay-purge.js';
+import type { FileAccess } from '../remote/file-access.js';
+import { LocalFileAccess } from '../remote/file-access.js';
+import type { Config, ServerConfig } from './config/index.js';
+import { FailoverGuard } from './failover-guard.js';
+import { runHook } from './hooks.js';
+import type { ManagerLog } from './log.js';
+import {
+  addressOf,
+  closeAll,
+  compareMasterPositions,
+  executedGtids,
+  inspectServer,
+  refreshReplica,
+  replicatesFrom,
+  type ServerState,
+  serverName,
+} from './topology.js';
+
+export interface FailoverOptions {
+  config: Config;
+  /** The master that died (as configured). */
+  deadMaster: ServerConfig;
+  log: ManagerLog;
+  /** File access (and so SSH reachability) for a configured server's host. */
+  accessFor: (server: ServerConfig) => FileAccess;
+  /** Known from the monitor: true / false, or undefined to check now. */
+  sshReachable?: boolean;
+  newMaster?: { host: string; port?: number };
+  ignoreLastFailover?: boolean;
+  lastFailoverMinute?: number;
+  skipSaveMasterBinlog?: boolean;
+  skipChangeMaster?: boolean;
+  skipDisableReadOnly?: boolean;
+  /** Bound on waiting for a replica's SQL thread to apply its relay logs. */
+  relayApplyTimeoutMs?: number;
+}
+
+export interface PhaseTiming {
+  phase: string;
+  startedAt: string;
+  ms: number;
+}
+
+export interface ServerOutcome {
+  server: string;
+  role: 'new master' | 'replica';
+  status: 'ok' | 'failed' | 'skipped';
+  message: string;
+  diff?: { pieces: string[]; transactions: number; skippedGtids: number; bytes: number; applyMs?: number };
+}
+
+export interface FailoverReport {
+  app: string;
+  deadMaster: string;
+  newMaster?: string;
+  status: 'succeeded' | 'partially failed' | 'failed';
+  exitCode: 0 | 10 | 1;
+  startedAt: string;
+  finishedAt: string;
+  phases: PhaseTiming[];
+  latestPosition?: { file: string; pos: number };
+  savedMasterBinlog?: { file: string; bytes: number } | { skipped: string };
+  changeMasterStatement?: string;
+  newMasterPosition?: { file: string; pos: number; gtid?: string };
+  servers: ServerOutcome[];
+  error?: string;
+  lines: string[];
+}
+
+export class FailoverAbort extends Error {}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Dead-master failover, MHA's phases 1–5: check, fence, pick the latest, save the dead
+ * master's binlog, pick the new master, bring it level and open it, bring every other
+ * replica level and repoint it, clean up, report.
+ */
+export async function runDeadMasterFailover(opts: FailoverOptions): Promise<FailoverReport> {
+  const { config, log } = opts;
+  const app = config.app.name;
+  const workdir = config.app.managerWorkdir;
+  const started = new Date();
+  const stamp = started.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  const report: FailoverReport = {
+    app,
+    deadMaster: serverName(opts.deadMaster),
+    status: 'failed',
+    exitCode: 1,
+    startedAt: started.toISOString(),
+    finishedAt: '',
+    phases: [],
+    servers: [],
+    lines: [],
+  };
+  const guard = new FailoverGuard(workdir, app);
+  let servers: ServerState[] = [];
+  let fenced = false;
+  let phaseStart = Date.now();
+  let phaseName = '';
+  const phase = (name: string) => {
+    if (phaseName) report.phases.push({ phase: phaseName, startedAt: new Date(phaseStart).toISOString(), ms: Date.now() - phaseStart });
+    phaseName = name;
+    phaseStart = Date.now();
+    if (name) log.info(`* ${name}..`);
+  };
+  for (const s of config.servers) {
+    log.addSecret(s.password.reveal());
+    log.addSecret(s.replPassword?.reveal());
+  }
+
+  try {
+    await fsp.mkdir(workdir, { recursive: true });
+    log.info('MHA::MasterFailover version 0.58 (mha-ts).');
+    log.info('Starting master failover.');
+    report.lines.push(`Master ${serverName(opts.deadMaster)} is down!`, '', 'Started automated(non-interactive) failover.');
+
+    // ---- Phase 1: configuration check ------------------------------------------------
+    phase('Phase 1: Configuration Check Phase');
+    const others = config.servers.filter((s) => s !== opts.deadMaster);
+    servers = await Promise.all(others.map((s) => inspectServer(s)));
+    const dead = servers.filter((s) => !s.alive);
+    const alive = servers.filter((s) => s.alive);
+    const deadCheck = await inspectServer(opts.deadMaster, { connectTimeoutMs: 1000 }).catch((e: Error) => {
+      throw new FailoverAbort(`The master ${serverName(opts.deadMaster)} is reachable via MySQL (${e.message}) ! Stop failover.`);
+    });
+    if (deadCheck.alive) {
+      await deadCheck.conn?.close();
+      throw new FailoverAbort(`The master ${serverName(opts.deadMaster)} is reachable via MySQL ! Stop failover.`);
+    }
+    log.info('Dead Servers:');
+    log.info(`  ${serverName(opts.deadMaster)}`);
+    for (const d of dead) log.info(`  ${d.name}`);
+    for (const d of dead) {
+      if (!d.config.ignoreFail) throw new FailoverAbort(`Server ${d.name} is dead, but must be alive! Check server settings.`);
+    }
+    const replicas = alive.filter((s) => {
+      if (!s.replica) return false;
+      if (!replicatesFrom(s, opts.deadMaster)) {
+        if (s.config.ignoreFail) return false;
+        throw new FailoverAbort(
+          `Slave ${s.name} replicates from ${s.replica.masterHost}:${s.replica.masterPort}, not from the dead master ${serverName(opts.deadMaster)}.`,
+        );
+      }
+      return true;
+    });
+    if (replicas.length === 0) throw new FailoverAbort('There is no alive slave. We can\'t do failover');
+    for (const r of replicas) {
+      if (!r.replica!.sqlRunning && r.replica!.lastSqlErrno !== 0 && !r.config.ignoreFail) {
+        throw new FailoverAbort(`Replication on ${r.name} fails! Check server settings. (${r.replica!.lastSqlError})`);
+      }
+    }
+    const refusal = await guard.refusal({
+      ignoreLastFailover: opts.ignoreLastFailover ?? false,
+      lastFailoverMinute: opts.lastFailoverMinute ?? 480,
+    });
+    if (refusal) throw new FailoverAbort(refusal);
+    for (const r of replicas) {
+      const got = await r.conn!.one<{ l: unknown }>('SELECT GET_LOCK(?, 1) AS l', [FAILOVER_LOCK]);
+      if (Number(got?.l) !== 1) {
+        throw new FailoverAbort(
+          `Getting advisory lock failed on ${r.name}. Maybe failover script or purge_relay_logs script is running on the same slave?`,
+        );
+      }
+      if (!r.replica!.sqlRunning) await r.conn!.query(r.conn!.dialect.startReplica.replace(/$/, ' SQL_THREAD'));
+    }
+    log.info(`Alive Slaves: ${replicas.map((r) => r.name).join(', ')}`);
+    log.info('Starting Non-GTID based failover.');
+    log.info('** Phase 1: Configuration Check Phase completed.');
+
+    // ---- Phase 2: fence the dead master ----------------------------------------------
+    phase('Phase 2: Dead Master Shutdown Phase');
+    await guard.markError(); // until we finish, a crash here must block the next automatic failover
+    // Freezing every replica's read position first makes "latest" a fixed target.
+    await Promise.all(
+      replicas.map(async (r) => {
+        await r.conn!.query(`${r.conn!.dialect.stopReplica} IO_THREAD`);
+        for (let i = 0; i < 100; i++) {
+          const st = await refreshReplica(r);
+          if (!st?.ioRunning) return;
+          await sleep(100);
+        }
+        throw new FailoverAbort(`Stopping IO thread on ${r.name} failed.`);
+      }),
+    );
+    let sshReachable = opts.sshReachable;
+    const masterAccess = opts.accessFor(opts.deadMaster);
+    if (sshReachable === undefined) {
+      sshReachable = await withTimeout(
+        masterAccess.list(opts.deadMaster.masterBinlogDirs[0] ?? '/var/lib/mysql').then(() => true),
+        opts.deadMaster.ssh.connectionTimeoutSec * 1000 + 2000,
+      ).catch(() => false);
+    }
+    log.info(sshReachable ? 'SSH is reachable.' : 'SSH is NOT reachable.');
+    const masterArgs = {
+      orig_master_host: opts.deadMaster.hostname,
+      orig_master_ip: opts.deadMaster.ip ?? opts.deadMaster.hostname,
+      orig_master_port: opts.deadMaster.port,
+      ssh_user: opts.deadMaster.ssh.user,
+    };
+    if (config.app.masterIpFailoverScript) {
+      const r = await runHook(log, config.app.masterIpFailoverScript, {
+        command: sshReachable ? 'stopssh' : 'stop',
+        ...masterArgs,
+      });
+      if (r.code === 10) log.info('master_ip_failover_script returned 10. Proceeding.');
+      else if (r.code !== 0) throw new FailoverAbort(`Failed to stop the master IP address (master_ip_failover_script exit ${r.code}).`);
+      report.lines.push(`Invalidated master IP address on ${serverName(opts.deadMaster)}`);
+    } else {
+      log.warning('master_ip_failover_script is not set. Skipping invalidating dead master IP address.');
+    }
+    if (config.app.shutdownScript) {
+      const r = await runHook(log, config.app.shutdownScript, {
+        command: sshReachable ? 'stopssh' : 'stop',
+        ssh_user: opts.deadMaster.ssh.user,
+        host: opts.deadMaster.hostname,
+        ip: opts.deadMaster.ip ?? opts.deadMaster.hostname,
+        port: opts.deadMaster.port,
+        pid_file: opts.deadMaster.masterPidFile,
+      });
+      if (r.code === 0) {
+        log.info('Power off done.');
+        report.lines.push(`Power off ${serverName(opts.deadMaster)}.`);
+        sshReachable = false;
+      } else if (r.code === 10) {
+        log.info('SSH reachable. Shutting down mysqld done.');
+        sshReachable = true;
+      } else {
+        throw new FailoverAbort(`shutdown_script failed with exit code ${r.code}.`);
+      }
+    } else {
+      log.warning('shutdown_script is not set. Skipping explicit shutting down of the dead master.');
+    }
+    fenced = true;
+    log.info('* Phase 2: Dead Master Shutdown Phase completed.');
+
+    // ---- Phase 3.1: latest replicas --------------------------------------------------
+    phase('Phase 3: Master Recovery Phase');
+    phase('Phase 3.1: Getting Latest Slaves Phase');
+    for (const r of replicas) await refreshReplica(r);
+    const sorted = [...replicas].sort((a, b) => compareMasterPositions(b.replica!.positions.read, a.replica!.positions.read));
+    const latestPos = sorted[0].replica!.positions.read;
+    const oldestPos = sorted.at(-1)!.replica!.positions.read;
+    const latest = sorted.filter((r) => compareMasterPositions(r.replica!.positions.read, latestPos) === 0);
+    report.latestPosition = latestPos;
+    log.info(`The latest binary log file/position on all slaves is ${latestPos.file}:${latestPos.pos}`);
+    log.info(`Latest slaves (Slaves that received relay log files to the latest):\n${latest.map((r) => `  ${r.name}`).join('\n')}`);
+    log.info(`The oldest binary log file/position on all slaves is ${oldestPos.file}:${oldestPos.pos}`);
+
+    // ---- Phase 3.2: save the dead master's binlog ------------------------------------
+    phase("Phase 3.2: Saving Dead Master's Binlog Phase");
+    let masterBinlogs: DeadMasterBinlogs | undefined;
+    if (opts.skipSaveMasterBinlog) {
+      report.savedMasterBinlog = { skipped: '--skip_save_master_binlog' };
+    } else if (!sshReachable) {
+      const msg =
+        "Dead Master is not SSH reachable. Could not save it's binlogs. Transactions that were not sent to the latest slave (Read_Master_Log_Pos to the tail of the dead master's binlog) were lost.";
+      log.warning(msg);
+      report.savedMasterBinlog = { skipped: 'dead master not reachable over SSH' };
+    } else {
+      masterBinlogs = await saveDeadMasterBinlog(opts, masterAccess, latestPos, workdir, stamp, report);
+    }
+
+    // ---- Phase 3.3: new master --------------------------------------------------------
+    phase('Phase 3.3: Determining New Master Phase');
+    const base = latest[0];
+    const baseRelay = await relayLogSetOf(opts, base);
+    // The latest replica's relay logs must reach back to every other replica's position.
+    for (const r of replicas) {
+      if (latest.includes(r)) continue;
+      const found = await findRelayLogPosition({
+        access: baseRelay.access,
+        relayDir: baseRelay.dir,
+        relayFiles: baseRelay.files,
+        target: r.replica!.positions.read,
+        latest: latestPos,
+      });
+      if (found.status === 'not-found') {
+        log.warning(`${r.name}: the latest slave ${base.name} does not have its relay logs (${found.reason}); it cannot be recovered and cannot be the new master.`);
+        (r as ServerState & { lackRelayLog?: boolean }).lackRelayLog = true;
+      }
+    }
+    log.info(`${base.name} has all relay logs for recovery.`);
+    report.lines.push(`The latest slave ${base.name} has all relay logs for recovery.`);
+    const newMaster = selectNewMaster(opts, replicas, latest, latestPos);
+    log.info(`New master is ${newMaster.name}`);
+    report.lines.push(`Selected ${newMaster.name} as a new master.`);
+    report.newMaster = newMaster.name;
+    log.raw(
+      `From:\n${serverName(opts.deadMaster)} (current master)\n${replicas.map((r) => ` +--${r.name}`).join('\n')}\n\nTo:\n${newMaster.name} (new master)\n${replicas
+        .filter((r) => r !== newMaster)
+        .map((r) => ` +--${r.name}`)
+        .join('\n')}`,
+    );
+
+    // ---- Phase 3.4/3.5: bring the new master level ------------------------------------
+    phase('Phase 3.4: New Master Diff Log Generation Phase');
+    log.info('*NOTICE: If any error happens from this phase, manual recovery is needed.');
+    phase('Phase 3.5: Master Log Apply Phase');
+    const nmOutcome = await recoverServer(opts, newMaster, latest.includes(newMaster) ? undefined : { state: base, relay: baseRelay }, masterBinlogs, workdir, stamp, 'new master');
+    report.servers.push(nmOutcome);
+    if (nmOutcome.status !== 'ok') throw new FailoverAbort(`Recovering the new master ${newMaster.name} failed: ${nmOutcome.message}`);
+    const ms = await newMaster.conn!.one(newMaster.conn!.dialect.showBinaryLogStatus);
+    if (!ms) throw new FailoverAbort(`${newMaster.name}: SHOW MASTER STATUS returned nothing (log_bin off?)`);
+    const newPos = { file: String(ms.File), pos: Number(ms.Position) };
+    const [g] = await newMaster.conn!.query('SELECT @@gtid_binlog_pos AS g').catch(() => [{ g: undefined }]);
+    report.newMasterPosition = { ...newPos, gtid: g?.g ? String(g.g) : undefined };
+    const repl = newMaster.config.replUser ?? opts.deadMaster.replUser ?? 'repl';
+    const changeMaster = `CHANGE MASTER TO MASTER_HOST='${newMaster.config.ip ?? newMaster.config.hostname}', MASTER_PORT=${newMaster.config.port}, MASTER_LOG_FILE='${newPos.file}', MASTER_LOG_POS=${newPos.pos}, MASTER_USER='${repl}', MASTER_PASSWORD='xxx';`;
+    report.changeMasterStatement = changeMaster;
+    log.info(` All other slaves should start replication from here. Statement should be: ${changeMaster}`);
+    if (config.app.masterIpFailoverScript) {
+      const r = await runHook(
+        log,
+        config.app.masterIpFailoverScript,
+        {
+          command: 'start',
+          ...masterArgs,
+          new_master_host: newMaster.config.hostname,
+          new_master_ip: newMaster.config.ip ?? newMaster.config.hostname,
+          new_master_port: newMaster.config.port,
+          new_master_user: newMaster.config.user,
+          new_master_password: 'xxx',
+        },
+        { env: { MHA_NEW_MASTER_PASSWORD: newMaster.config.password.reveal() } },
+      );
+      if (r.code !== 0 && r.code !== 10) throw new FailoverAbort(`master_ip_failover_script --command=start failed with exit code ${r.code}.`);
+    }
+    if (!opts.skipDisableReadOnly) {
+      // Opening the new master only now: the old one is fenced, so there is never a second writer.
+      if (!fenced) throw new FailoverAbort('internal: new master opened before the dead master was fenced');
+      await newMaster.conn!.query('SET GLOBAL read_only=0');
+      log.info(`Setting read_only=0 on ${newMaster.name}..`);
+    }
+    log.info('** Finished master recovery successfully.');
+
+    // ---- Phase 4: every other replica, in parallel ------------------------------------
+    phase('Phase 4: Slaves Recovery Phase');
+    log.info('* Phase 4.1: Starting Parallel Slave Diff Log Generation Phase..');
+    log.info('* Phase 4.2: Starting Parallel Slave Log Apply Phase..');
+    const rest = replicas.filter((r) => r !== newMaster);
+    const outcomes = await Promise.all(
+      rest.map(async (r): Promise<ServerOutcome> => {
+        if ((r as ServerState & { lackRelayLog?: boolean }).lackRelayLog) {
+          return { server: r.name, role: 'replica', status: 'failed', message: 'ERROR: the latest slave lacks the relay logs this slave needs; could not recover.' };
+        }
+        const out = await recoverServer(opts, r, latest.includes(r) ? undefined : { state: base, relay: baseRelay }, masterBinlogs, workdir, stamp, 'replica');
+        if (out.status !== 'ok' || opts.skipChangeMaster) return out;
+        try {
+          await repoint(r, newMaster, newPos, repl);
+          out.message = `OK: Applying all logs succeeded. Slave started, replicating from ${newMaster.name}`;
+        } catch (err) {
+          out.status = 'failed';
+          out.message = `WARN: Applying all logs succeeded. But starting slave failed: ${(err as Error).message}`;
+        }
+        return out;
+      }),
+    );
+    report.servers.push(...outcomes);
+    for (const o of outcomes) report.lines.push(`${o.server}: ${o.message}`);
+    const failed = outcomes.filter((o) => o.status !== 'ok');
+    if (failed.length === 0) log.info('All new slave servers recovered successfully.');
+
+    // ---- Phase 5: new master cleanup -------------------------------------------------
+    phase('Phase 5: New master cleanup phase');
+    if (!newMaster.config.skipResetSlave) {
+      await newMaster.conn!.query(newMaster.conn!.dialect.stopReplica);
+      await newMaster.conn!.query(newMaster.conn!.dialect.resetReplicaAll);
+      log.info(` ${newMaster.name}: Resetting slave info succeeded.`);
+      report.lines.push(`${newMaster.name}: Resetting slave info succeeded.`);
+    }
+    phase('');
+    report.exitCode = failed.length === 0 && dead.length === 0 ? 0 : 10;
+    report.status = report.exitCode === 0 ? 'succeeded' : 'partially failed';
+    const final =
+      report.exitCode === 0
+        ? `Master failover to ${newMaster.name} completed successfully.`
+        : `Master failover to ${newMaster.name} done, but recovery on slave partially failed.`;
+    log.info(final);
+    report.lines.push(final);
+    await guard.clear();
+    await guard.markComplete();
+  } catch (err) {
+    phase('');
+    const msg = (err as Error).message;
+    log.error(msg);
+    report.error = msg;
+    report.lines.push('Got Error so couldn\'t continue failover from here.', msg);
+    if (!fenced) await guard.clear().catch(() => {});
+    report.exitCode = 1;
+    report.status = 'failed';
+  } finally {
+    for (const s of servers) await s.conn?.query('SELECT RELEASE_LOCK(?)', [FAILOVER_LOCK]).catch(() => {});
+    await closeAll(servers);
+    report.finishedAt = new Date().toISOString();
+  }
+  writeFailoverReport(log, report);
+  await fsp
+    .writeFile(join(workdir, `${app}.failover.report.json`), `${JSON.stringify(report, null, 2)}\n`)
+    .catch(() => {});
+  return report;
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<T>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The relay logs of a replica, read through its host's file access. */
+async function relayLogSetOf(opts: FailoverOptions, s: ServerState): Promise<RelayLogSet> {
+  const access = opts.accessFor(s.config);
+  if (!s.relayLogIndex) throw new FailoverAbort(`${s.name}: relay log index unknown`);
+  const files = parseIndexFile(await access.readText(s.relayLogIndex));
+  return { access, dir: dirname(s.relayLogIndex), files };
+}
+
+/**
+ * Copy the dead master's binlog from the latest replica's read position into the
+ * manager's workdir once (MHA's saved_master_binlog_from_… file), so every server's
+ * recovery reads it locally.
+ */
+async function saveDeadMasterBinlog(
+  opts: FailoverOptions,
+  access: FileAccess,
+  from: { file: string; pos: number },
+  workdir: string,
+  stamp: string,
+  report: FailoverReport,
+): Promise<DeadMasterBinlogs | undefined> {
+  const { log, deadMaster } = opts;
+  const base = parseLogFileName(from.file);
+  for (const dir of deadMaster.masterBinlogDirs.length ? deadMaster.masterBinlogDirs : ['/var/lib/mysql']) {
+    let names: string[];
+    try {
+      names = await access.list(dir);
+    } catch (err) {
+      log.warning(`Listing ${dir} on the dead master failed: ${(err as Error).message}`);
+      continue;
+    }
+    if (!names.includes(from.file) || !base) continue;
+    const files = logFilesOf(names, base.base).filter((f) => compareLogFileNames(f, from.file) >= 0);
+    const local = join(workdir, `saved_master_binlog_from_${deadMaster.hostname}_${deadMaster.port}_${stamp}`);
+    await fsp.mkdir(local, { recursive: true });
+    let bytes = 0;
+    for (const f of files) {
+      // Only the bytes after the latest position matter for the first file.
+      const out = await fsp.open(join(local, f), 'w', 0o600);
+      try {
+        for await (const chunk of access.stream(join(dir, f))) {
+          await out.write(chunk as Buffer);
+          bytes += (chunk as Buffer).length;
+        }
+      } finally {
+        await out.close();
+      }
+    }
+    log.info(`Saved the dead master's binlog files ${files[0]}..${files.at(-1)} (${bytes} bytes) to ${local}.`);
+    report.savedMasterBinlog = { file: local, bytes };
+    return { access: new LocalFileAccess(), dir: local, files };
+  }
+  const msg = `Binlog not found from ${deadMaster.masterBinlogDirs.join(',')}! If you got this error at MHA Manager, please set "master_binlog_dir=/path/to/binlog_directory_of_the_master" correctly in the MHA Manager's configuration file and try again.`;
+  log.warning(`${msg} Failed to save binary log events from the orig master.`);
+  report.savedMasterBinlog = { skipped: msg };
+  return undefined;
+}
+
+/** MHA's select_new_master, without its rotation bug (positions compare numerically). */
+function selectNewMaster(
+  opts: FailoverOptions,
+  replicas: ServerState[],
+  latest: ServerState[],
+  latestPos: { file: string; pos: number },
+): ServerState {
+  const { config, log } = opts;
+  const bad = new Set<ServerState>();
+  for (const r of replicas) {
+    const why =
+      r.config.noMaster
+        ? 'no_master is set'
+        : !r.logBin
+          ? 'log-bin is not set'
+          : (r as ServerState & { lackRelayLog?: boolean }).lackRelayLog
+            ? 'the latest slave lacks its relay logs'
+            : config.app.checkReplDelay && delayedTooMuch(r, latestPos)
+              ? 'SQL Thread delays too much'
+              : undefined;
+    if (why) {
+      bad.add(r);
+      log.info(`${r.name} cannot be the new master: ${why}.`);
+    }
+  }
+  if (opts.newMaster) {
+    const wanted = replicas.find(
+      (r) =>
+        (r.config.hostname === opts.newMaster!.host || r.config.ip === opts.newMaster!.host) &&
+        (opts.newMaster!.port === undefined || r.config.port === opts.newMaster!.port),
+    );
+    if (!wanted) throw new FailoverAbort(`${opts.newMaster.host} is not alive!`);
+    if (bad.has(wanted)) throw new FailoverAbort(`${wanted.name} is bad as a new master!`);
+    return wanted;
+  }
+  const ok = (r: ServerState) => !bad.has(r);
+  const candidates = replicas.filter((r) => r.config.candidateMaster);
+  const pick =
+    (config.app.latestPriority ? latest.find((r) => r.config.candidateMaster && ok(r)) : undefined) ??
+    candidates.find(ok) ??
+    (config.app.latestPriority ? latest.find(ok) : undefined) ??
+    replicas.find(ok);
+  if (!pick) {
+    throw new FailoverAbort(
+      'None of existing slaves matches as a new master. Maybe preferred node is misconfigured or all slaves are too  far behind.',
+    );
+  }
+  return pick;
+}
+
+/** check_repl_delay: a replica whose SQL thread is far behind would take long to recover. */
+function delayedTooMuch(r: ServerState, latestPos: { file: string; pos: number }): boolean {
+  const exec = r.replica!.positions.exec;
+  if (compareLogFileNames(exec.file, latestPos.file) < 0) {
+    // A different file is only "too far" when it is more than ~100 MB of binlog away; MHA
+    // refused any file difference (manager#143). Without sizes, allow one rotation.
+    const e = parseLogFileName(exec.file);
+    const l = parseLogFileName(latestPos.file);
+    return !e || !l || l.number - e.number > 1;
+  }
+  return latestPos.pos > exec.pos + 100_000_000;
+}
+
+/** Wait until a replica's SQL thread has applied everything its I/O thread wrote, then stop it. */
+async function drainRelayLogs(s: ServerState, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; ; i++) {
+    const st = await refreshReplica(s);
+    if (!st) throw new Error('no longer a replica');
+    if (!st.sqlRunning) {
+      if (st.lastSqlErrno !== 0) throw new Error(`SQL thread stopped with error ${st.lastSqlErrno}: ${st.lastSqlError}`);
+      break;
+    }
+    const { read, exec } = st.positions;
+    if (read.file === exec.file && read.pos === exec.pos) break;
+    if (Date.now() > deadline || i > 100_000) {
+      // Received but unapplied events are still recovered (exec→read piece); stop waiting.
+      break;
+    }
+    await sleep(50);
+  }
+  await s.conn!.query(s.conn!.dialect.stopReplica);
+  await refreshReplica(s);
+}
+
+async function recoverServer(
+  opts: FailoverOptions,
+  s: ServerState,
+  latest: { state: ServerState; relay: RelayLogSet } | undefined,
+  master: DeadMasterBinlogs | undefined,
+  workdir: string,
+  stamp: string,
+  role: ServerOutcome['role'],
+): Promise<ServerOutcome> {
+  const { log } = opts;
+  const t0 = Date.now();
+  try {
+    await drainRelayLogs(s, opts.relayApplyTimeoutMs ?? 60_000);
+    const plan = await planRecovery({
+      target: { positions: s.replica!.positions, relayLogs: await relayLogSetOf(opts, s) },
+      latest: latest ? { positions: latest.state.replica!.positions, relayLogs: latest.relay } : undefined,
+      master,
+    });
+    for (const n of plan.notes) log.info(`${s.name}: ${n}`);
+    if (plan.pieces.length === 0) {
+      log.info(`${s.name}: This host has the latest relay log events, nothing to apply.`);
+      return { server: s.name, role, status: 'ok', message: 'This host has the latest relay log events.' };
+    }
+    // What the SQL thread applied while draining counts as executed too.
+    if (s.gtid) {
+      const [g] = await s.conn!.query('SELECT @@gtid_binlog_pos AS b, @@gtid_slave_pos AS s, @@gtid_current_pos AS c');
+      s.gtid = { binlogPos: String(g.b ?? ''), slavePos: String(g.s ?? ''), currentPos: String(g.c ?? '') };
+    }
+    const executed = executedGtids(s) ?? MariadbGtidList.EMPTY;
+    const result: RecoveryResult = await applyRecoveryPlan(plan, addressOf(s.config), {
+      workdir,
+      name: `relay_from_read_to_latest_${s.config.hostname}_${s.config.port}_${stamp}`,
+      executed: { mariadb: executed },
+      apply: { sqlLogBin: s.config.disableLogBin ? false : undefined, log: (l) => log.debug(`${s.name}: ${l}`) },
+    });
+    if (result.concat.incompleteTail) {
+      log.warning(
+        `${s.name}: the last transaction (${result.concat.incompleteTail.gtid ?? `at ${result.concat.incompleteTail.file}:${result.concat.incompleteTail.offset}`}) was never completed on the master; it was not applied.`,
+      );
+    }
+    log.info(`${s.name}: Applying ${result.concat.transactions} transaction(s) (${result.concat.bytes} bytes) succeeded.`);
+    return {
+      server: s.name,
+      role,
+      status: 'ok',
+      message: 'OK: Applying all logs succeeded.',
+      diff: {
+        pieces: plan.pieces.map((p) => p.kind),
+        transactions: result.concat.transactions,
+        skippedGtids: result.concat.skipped.length,
+        bytes: result.concat.bytes,
+        applyMs: Date.now() - t0,
+      },
+    };
+  } catch (err) {
+    log.error(`${s.name}: Applying diffs failed: ${(err as Error).message}`);
+    return { server: s.name, role, status: 'failed', message: `ERROR: ${(err as Error).message}` };
+  }
+}
+
+async function repoint(r: ServerState, newMaster: ServerState, pos: { file: string; pos: number }, replUser: string): Promise<void> {
+  const c = r.conn!;
+  const replPassword = newMaster.config.replPassword?.reveal() ?? r.config.replPassword?.reveal() ?? '';
+  await c.query(c.dialect.stopReplica);
+  await c.query('RESET SLAVE');
+  const relayLogPurgeWasOff = r.relayLogPurge === false;
+  const gtidClause = c.version.flavor === 'mariadb' ? ', MASTER_USE_GTID=no' : '';
+  await c.query(
+    `CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_LOG_FILE=?, MASTER_LOG_POS=?${gtidClause}`,
+    [newMaster.config.ip ?? newMaster.config.hostname, newMaster.config.port, replUser, replPassword, pos.file, pos.pos],
+  );
+  if (relayLogPurgeWasOff) await c.query('SET GLOBAL relay_log_purge=0');
+  await c.query(c.dialect.startReplica);
+  for (let i = 0; i < 200; i++) {
+    const st = await refreshReplica(r);
+    if (st?.ioRunning && st.sqlRunning) return;
+    if (st && !st.sqlRunning && st.lastSqlErrno !== 0) throw new Error(`SQL thread error ${st.lastSqlErrno}: ${st.lastSqlError}`);
+    await sleep(50);
+  }
+  throw new Error('replication threads did not start within 10 s');
+}
+
+function writeFailoverReport(log: ManagerLog, report: FailoverReport): void {
+  const subject = `${report.app}: MySQL Master failover ${report.deadMaster}${report.newMaster ? ` to ${report.newMaster}` : ''} ${report.status === 'failed' ? 'failed' : 'succeeded'}`;
+  log.raw(`\n----- Failover Report -----\n\n${subject}\n\n${report.lines.join('\n')}\n`);
+  const total = report.phases.reduce((a, p) => a + p.ms, 0);
+  log.info(`Failover phases: ${report.phases.map((p) => `${p.phase.replace(/^Phase /, '')} ${p.ms} ms`).join('; ')}; total ${total} ms.`);
+}
