@@ -16,7 +16,11 @@ export class FailoverGuard {
   }
 
   /** Why a failover must not start now, or undefined. Old complete files are removed. */
-  async refusal(opts: { ignoreLastFailover: boolean; lastFailoverMinute: number; now?: Date }): Promise<string | undefined> {
+  async refusal(opts: {
+    ignoreLastFailover: boolean;
+    lastFailoverMinute: number;
+    now?: Date;
+  }): Promise<string | undefined> {
     if (opts.ignoreLastFailover) {
       await this.clear();
       return undefined;

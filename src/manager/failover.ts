@@ -41,6 +41,8 @@ export interface FailoverOptions {
   skipDisableReadOnly?: boolean;
   /** Bound on waiting for a replica's SQL thread to apply its relay logs. */
   relayApplyTimeoutMs?: number;
+  /** How the monitor found the master dead (for the report). */
+  detection?: { firstFailureAt: Date; detectedAt: Date; evidence: string[] };
 }
 
 export interface PhaseTiming {
@@ -71,6 +73,7 @@ export interface FailoverReport {
   changeMasterStatement?: string;
   newMasterPosition?: { file: string; pos: number; gtid?: string };
   servers: ServerOutcome[];
+  detection?: { firstFailureAt: string; detectedAt: string; evidence: string[] };
   error?: string;
   lines: string[];
 }
@@ -100,6 +103,13 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     phases: [],
     servers: [],
     lines: [],
+    detection: opts.detection
+      ? {
+          firstFailureAt: opts.detection.firstFailureAt.toISOString(),
+          detectedAt: opts.detection.detectedAt.toISOString(),
+          evidence: opts.detection.evidence,
+        }
+      : undefined,
   };
   const guard = new FailoverGuard(workdir, app);
   let servers: ServerState[] = [];
@@ -107,7 +117,12 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
   let phaseStart = Date.now();
   let phaseName = '';
   const phase = (name: string) => {
-    if (phaseName) report.phases.push({ phase: phaseName, startedAt: new Date(phaseStart).toISOString(), ms: Date.now() - phaseStart });
+    if (phaseName)
+      report.phases.push({
+        phase: phaseName,
+        startedAt: new Date(phaseStart).toISOString(),
+        ms: Date.now() - phaseStart,
+      });
     phaseName = name;
     phaseStart = Date.now();
     if (name) log.info(`* ${name}..`);
@@ -121,7 +136,11 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     await fsp.mkdir(workdir, { recursive: true });
     log.info('MHA::MasterFailover version 0.58 (mha-ts).');
     log.info('Starting master failover.');
-    report.lines.push(`Master ${serverName(opts.deadMaster)} is down!`, '', 'Started automated(non-interactive) failover.');
+    report.lines.push(
+      `Master ${serverName(opts.deadMaster)} is down!`,
+      '',
+      'Started automated(non-interactive) failover.',
+    );
 
     // ---- Phase 1: configuration check ------------------------------------------------
     phase('Phase 1: Configuration Check Phase');
@@ -130,7 +149,9 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     const dead = servers.filter((s) => !s.alive);
     const alive = servers.filter((s) => s.alive);
     const deadCheck = await inspectServer(opts.deadMaster, { connectTimeoutMs: 1000 }).catch((e: Error) => {
-      throw new FailoverAbort(`The master ${serverName(opts.deadMaster)} is reachable via MySQL (${e.message}) ! Stop failover.`);
+      throw new FailoverAbort(
+        `The master ${serverName(opts.deadMaster)} is reachable via MySQL (${e.message}) ! Stop failover.`,
+      );
     });
     if (deadCheck.alive) {
       await deadCheck.conn?.close();
@@ -140,7 +161,8 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     log.info(`  ${serverName(opts.deadMaster)}`);
     for (const d of dead) log.info(`  ${d.name}`);
     for (const d of dead) {
-      if (!d.config.ignoreFail) throw new FailoverAbort(`Server ${d.name} is dead, but must be alive! Check server settings.`);
+      if (!d.config.ignoreFail)
+        throw new FailoverAbort(`Server ${d.name} is dead, but must be alive! Check server settings.`);
     }
     const replicas = alive.filter((s) => {
       if (!s.replica) return false;
@@ -152,7 +174,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
       }
       return true;
     });
-    if (replicas.length === 0) throw new FailoverAbort('There is no alive slave. We can\'t do failover');
+    if (replicas.length === 0) throw new FailoverAbort("There is no alive slave. We can't do failover");
     for (const r of replicas) {
       if (!r.replica!.sqlRunning && r.replica!.lastSqlErrno !== 0 && !r.config.ignoreFail) {
         throw new FailoverAbort(`Replication on ${r.name} fails! Check server settings. (${r.replica!.lastSqlError})`);
@@ -212,7 +234,8 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         ...masterArgs,
       });
       if (r.code === 10) log.info('master_ip_failover_script returned 10. Proceeding.');
-      else if (r.code !== 0) throw new FailoverAbort(`Failed to stop the master IP address (master_ip_failover_script exit ${r.code}).`);
+      else if (r.code !== 0)
+        throw new FailoverAbort(`Failed to stop the master IP address (master_ip_failover_script exit ${r.code}).`);
       report.lines.push(`Invalidated master IP address on ${serverName(opts.deadMaster)}`);
     } else {
       log.warning('master_ip_failover_script is not set. Skipping invalidating dead master IP address.');
@@ -246,13 +269,17 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     phase('Phase 3: Master Recovery Phase');
     phase('Phase 3.1: Getting Latest Slaves Phase');
     for (const r of replicas) await refreshReplica(r);
-    const sorted = [...replicas].sort((a, b) => compareMasterPositions(b.replica!.positions.read, a.replica!.positions.read));
+    const sorted = [...replicas].sort((a, b) =>
+      compareMasterPositions(b.replica!.positions.read, a.replica!.positions.read),
+    );
     const latestPos = sorted[0].replica!.positions.read;
     const oldestPos = sorted.at(-1)!.replica!.positions.read;
     const latest = sorted.filter((r) => compareMasterPositions(r.replica!.positions.read, latestPos) === 0);
     report.latestPosition = latestPos;
     log.info(`The latest binary log file/position on all slaves is ${latestPos.file}:${latestPos.pos}`);
-    log.info(`Latest slaves (Slaves that received relay log files to the latest):\n${latest.map((r) => `  ${r.name}`).join('\n')}`);
+    log.info(
+      `Latest slaves (Slaves that received relay log files to the latest):\n${latest.map((r) => `  ${r.name}`).join('\n')}`,
+    );
     log.info(`The oldest binary log file/position on all slaves is ${oldestPos.file}:${oldestPos.pos}`);
 
     // ---- Phase 3.2: save the dead master's binlog ------------------------------------
@@ -284,7 +311,9 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         latest: latestPos,
       });
       if (found.status === 'not-found') {
-        log.warning(`${r.name}: the latest slave ${base.name} does not have its relay logs (${found.reason}); it cannot be recovered and cannot be the new master.`);
+        log.warning(
+          `${r.name}: the latest slave ${base.name} does not have its relay logs (${found.reason}); it cannot be recovered and cannot be the new master.`,
+        );
         (r as ServerState & { lackRelayLog?: boolean }).lackRelayLog = true;
       }
     }
@@ -305,9 +334,18 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     phase('Phase 3.4: New Master Diff Log Generation Phase');
     log.info('*NOTICE: If any error happens from this phase, manual recovery is needed.');
     phase('Phase 3.5: Master Log Apply Phase');
-    const nmOutcome = await recoverServer(opts, newMaster, latest.includes(newMaster) ? undefined : { state: base, relay: baseRelay }, masterBinlogs, workdir, stamp, 'new master');
+    const nmOutcome = await recoverServer(
+      opts,
+      newMaster,
+      latest.includes(newMaster) ? undefined : { state: base, relay: baseRelay },
+      masterBinlogs,
+      workdir,
+      stamp,
+      'new master',
+    );
     report.servers.push(nmOutcome);
-    if (nmOutcome.status !== 'ok') throw new FailoverAbort(`Recovering the new master ${newMaster.name} failed: ${nmOutcome.message}`);
+    if (nmOutcome.status !== 'ok')
+      throw new FailoverAbort(`Recovering the new master ${newMaster.name} failed: ${nmOutcome.message}`);
     const ms = await newMaster.conn!.one(newMaster.conn!.dialect.showBinaryLogStatus);
     if (!ms) throw new FailoverAbort(`${newMaster.name}: SHOW MASTER STATUS returned nothing (log_bin off?)`);
     const newPos = { file: String(ms.File), pos: Number(ms.Position) };
@@ -332,7 +370,8 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         },
         { env: { MHA_NEW_MASTER_PASSWORD: newMaster.config.password.reveal() } },
       );
-      if (r.code !== 0 && r.code !== 10) throw new FailoverAbort(`master_ip_failover_script --command=start failed with exit code ${r.code}.`);
+      if (r.code !== 0 && r.code !== 10)
+        throw new FailoverAbort(`master_ip_failover_script --command=start failed with exit code ${r.code}.`);
     }
     if (!opts.skipDisableReadOnly) {
       // Opening the new master only now: the old one is fenced, so there is never a second writer.
@@ -350,9 +389,22 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     const outcomes = await Promise.all(
       rest.map(async (r): Promise<ServerOutcome> => {
         if ((r as ServerState & { lackRelayLog?: boolean }).lackRelayLog) {
-          return { server: r.name, role: 'replica', status: 'failed', message: 'ERROR: the latest slave lacks the relay logs this slave needs; could not recover.' };
+          return {
+            server: r.name,
+            role: 'replica',
+            status: 'failed',
+            message: 'ERROR: the latest slave lacks the relay logs this slave needs; could not recover.',
+          };
         }
-        const out = await recoverServer(opts, r, latest.includes(r) ? undefined : { state: base, relay: baseRelay }, masterBinlogs, workdir, stamp, 'replica');
+        const out = await recoverServer(
+          opts,
+          r,
+          latest.includes(r) ? undefined : { state: base, relay: baseRelay },
+          masterBinlogs,
+          workdir,
+          stamp,
+          'replica',
+        );
         if (out.status !== 'ok' || opts.skipChangeMaster) return out;
         try {
           await repoint(r, newMaster, newPos, repl);
@@ -393,7 +445,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     const msg = (err as Error).message;
     log.error(msg);
     report.error = msg;
-    report.lines.push('Got Error so couldn\'t continue failover from here.', msg);
+    report.lines.push("Got Error so couldn't continue failover from here.", msg);
     if (!fenced) await guard.clear().catch(() => {});
     report.exitCode = 1;
     report.status = 'failed';
@@ -491,16 +543,15 @@ function selectNewMaster(
   const { config, log } = opts;
   const bad = new Set<ServerState>();
   for (const r of replicas) {
-    const why =
-      r.config.noMaster
-        ? 'no_master is set'
-        : !r.logBin
-          ? 'log-bin is not set'
-          : (r as ServerState & { lackRelayLog?: boolean }).lackRelayLog
-            ? 'the latest slave lacks its relay logs'
-            : config.app.checkReplDelay && delayedTooMuch(r, latestPos)
-              ? 'SQL Thread delays too much'
-              : undefined;
+    const why = r.config.noMaster
+      ? 'no_master is set'
+      : !r.logBin
+        ? 'log-bin is not set'
+        : (r as ServerState & { lackRelayLog?: boolean }).lackRelayLog
+          ? 'the latest slave lacks its relay logs'
+          : config.app.checkReplDelay && delayedTooMuch(r, latestPos)
+            ? 'SQL Thread delays too much'
+            : undefined;
     if (why) {
       bad.add(r);
       log.info(`${r.name} cannot be the new master: ${why}.`);
@@ -551,7 +602,8 @@ async function drainRelayLogs(s: ServerState, timeoutMs: number): Promise<void> 
     const st = await refreshReplica(s);
     if (!st) throw new Error('no longer a replica');
     if (!st.sqlRunning) {
-      if (st.lastSqlErrno !== 0) throw new Error(`SQL thread stopped with error ${st.lastSqlErrno}: ${st.lastSqlError}`);
+      if (st.lastSqlErrno !== 0)
+        throw new Error(`SQL thread stopped with error ${st.lastSqlErrno}: ${st.lastSqlError}`);
       break;
     }
     const { read, exec } = st.positions;
@@ -606,7 +658,9 @@ async function recoverServer(
         `${s.name}: the last transaction (${result.concat.incompleteTail.gtid ?? `at ${result.concat.incompleteTail.file}:${result.concat.incompleteTail.offset}`}) was never completed on the master; it was not applied.`,
       );
     }
-    log.info(`${s.name}: Applying ${result.concat.transactions} transaction(s) (${result.concat.bytes} bytes) succeeded.`);
+    log.info(
+      `${s.name}: Applying ${result.concat.transactions} transaction(s) (${result.concat.bytes} bytes) succeeded.`,
+    );
     return {
       server: s.name,
       role,
@@ -626,7 +680,12 @@ async function recoverServer(
   }
 }
 
-async function repoint(r: ServerState, newMaster: ServerState, pos: { file: string; pos: number }, replUser: string): Promise<void> {
+async function repoint(
+  r: ServerState,
+  newMaster: ServerState,
+  pos: { file: string; pos: number },
+  replUser: string,
+): Promise<void> {
   const c = r.conn!;
   const replPassword = newMaster.config.replPassword?.reveal() ?? r.config.replPassword?.reveal() ?? '';
   await c.query(c.dialect.stopReplica);
@@ -635,14 +694,22 @@ async function repoint(r: ServerState, newMaster: ServerState, pos: { file: stri
   const gtidClause = c.version.flavor === 'mariadb' ? ', MASTER_USE_GTID=no' : '';
   await c.query(
     `CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_LOG_FILE=?, MASTER_LOG_POS=?${gtidClause}`,
-    [newMaster.config.ip ?? newMaster.config.hostname, newMaster.config.port, replUser, replPassword, pos.file, pos.pos],
+    [
+      newMaster.config.ip ?? newMaster.config.hostname,
+      newMaster.config.port,
+      replUser,
+      replPassword,
+      pos.file,
+      pos.pos,
+    ],
   );
   if (relayLogPurgeWasOff) await c.query('SET GLOBAL relay_log_purge=0');
   await c.query(c.dialect.startReplica);
   for (let i = 0; i < 200; i++) {
     const st = await refreshReplica(r);
     if (st?.ioRunning && st.sqlRunning) return;
-    if (st && !st.sqlRunning && st.lastSqlErrno !== 0) throw new Error(`SQL thread error ${st.lastSqlErrno}: ${st.lastSqlError}`);
+    if (st && !st.sqlRunning && st.lastSqlErrno !== 0)
+      throw new Error(`SQL thread error ${st.lastSqlErrno}: ${st.lastSqlError}`);
     await sleep(50);
   }
   throw new Error('replication threads did not start within 10 s');
@@ -652,5 +719,7 @@ function writeFailoverReport(log: ManagerLog, report: FailoverReport): void {
   const subject = `${report.app}: MySQL Master failover ${report.deadMaster}${report.newMaster ? ` to ${report.newMaster}` : ''} ${report.status === 'failed' ? 'failed' : 'succeeded'}`;
   log.raw(`\n----- Failover Report -----\n\n${subject}\n\n${report.lines.join('\n')}\n`);
   const total = report.phases.reduce((a, p) => a + p.ms, 0);
-  log.info(`Failover phases: ${report.phases.map((p) => `${p.phase.replace(/^Phase /, '')} ${p.ms} ms`).join('; ')}; total ${total} ms.`);
+  log.info(
+    `Failover phases: ${report.phases.map((p) => `${p.phase.replace(/^Phase /, '')} ${p.ms} ms`).join('; ')}; total ${total} ms.`,
+  );
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { MariadbGtidList } from '@mha-ts/native-free-parsers';
 import { compareLogFileNames, parseIndexFile } from '../engine/log-files.js';
 import type { ReplicaPositions } from '../engine/recovery-plan.js';
-import { ServerConnection, ServerError } from '../mysql/server-connection.js';
+import { ServerConnection, type ServerError } from '../mysql/server-connection.js';
 import type { ServerConfig } from './config/index.js';
 
 /** MySQL errors that mean "alive but refusing us", never "dead" (MHA's ALIVE_ERROR_CODES). */
@@ -63,7 +63,10 @@ function readReplicaStatus(row: Record<string, unknown>): ReplicaStatus {
     lastSqlError: String(row.Last_SQL_Error ?? ''),
     lastIoErrno: Number(row.Last_IO_Errno ?? 0),
     positions: {
-      read: { file: String(row.Master_Log_File ?? row.Source_Log_File ?? ''), pos: Number(row.Read_Master_Log_Pos ?? row.Read_Source_Log_Pos ?? 0) },
+      read: {
+        file: String(row.Master_Log_File ?? row.Source_Log_File ?? ''),
+        pos: Number(row.Read_Master_Log_Pos ?? row.Read_Source_Log_Pos ?? 0),
+      },
       exec: {
         file: String(row.Relay_Master_Log_File ?? row.Relay_Source_Log_File ?? ''),
         pos: Number(row.Exec_Master_Log_Pos ?? row.Exec_Source_Log_Pos ?? 0),
@@ -72,16 +75,25 @@ function readReplicaStatus(row: Record<string, unknown>): ReplicaStatus {
       relayPos: Number(row.Relay_Log_Pos ?? 0),
     },
     usingGtid: String(row.Using_Gtid ?? 'No'),
-    secondsBehindMaster: row.Seconds_Behind_Master === null || row.Seconds_Behind_Master === undefined ? null : Number(row.Seconds_Behind_Master),
+    secondsBehindMaster:
+      row.Seconds_Behind_Master === null || row.Seconds_Behind_Master === undefined
+        ? null
+        : Number(row.Seconds_Behind_Master),
   };
 }
 
 /** Connect to one server and read what failover decisions need. Never throws: a dead server is a state. */
-export async function inspectServer(config: ServerConfig, opts: { connectTimeoutMs?: number } = {}): Promise<ServerState> {
+export async function inspectServer(
+  config: ServerConfig,
+  opts: { connectTimeoutMs?: number } = {},
+): Promise<ServerState> {
   const state: ServerState = { config, name: serverName(config), alive: false };
   let conn: ServerConnection | undefined;
   try {
-    conn = await ServerConnection.open(addressOf(config), { connectTimeoutMs: opts.connectTimeoutMs ?? 4000, queryTimeoutMs: 10_000 });
+    conn = await ServerConnection.open(addressOf(config), {
+      connectTimeoutMs: opts.connectTimeoutMs ?? 4000,
+      queryTimeoutMs: 10_000,
+    });
   } catch (err) {
     const e = err as ServerError;
     if (e.errno !== undefined && ALIVE_ERROR_CODES.has(e.errno)) {
@@ -131,7 +143,10 @@ export async function refreshReplica(state: ServerState): Promise<ReplicaStatus 
 export function replicatesFrom(replica: ServerState, master: ServerConfig): boolean {
   const r = replica.replica;
   if (!r) return false;
-  return (r.masterHost === master.hostname || r.masterHost === (master.ip ?? master.hostname)) && r.masterPort === master.port;
+  return (
+    (r.masterHost === master.hostname || r.masterHost === (master.ip ?? master.hostname)) &&
+    r.masterPort === master.port
+  );
 }
 
 /** Master positions compared numerically by file suffix (never as strings: .999999 < .1000000). */

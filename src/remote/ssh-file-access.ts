@@ -82,10 +82,14 @@ export class SshFileAccess implements FileAccess {
 
   /** The connection, opened (or reopened) when needed. */
   async host(): Promise<SshHost> {
-    if (this.hostPromise) {
-      const h = await this.hostPromise.catch(() => undefined);
+    // Concurrent callers that find the connection gone share one reconnection.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const current = this.hostPromise;
+      if (!current) break;
+      const h = await current.catch(() => undefined);
       if (h && !h.closed) return h;
-      if (!this.owned) return this.hostPromise;
+      if (!this.owned) return current;
+      if (this.hostPromise === current || this.hostPromise === undefined) break;
     }
     const p = SshHost.connect(this.target as SshConnectOptions);
     this.hostPromise = p;

@@ -552,7 +552,13 @@ export class SshHost {
       throw fail('auth', `no identity file to log in with (tried ${keyFiles.join(', ') || '~/.ssh/id_*'})`);
     }
 
-    const known = strict === 'no' ? undefined : await KnownHosts.load(knownHostsFiles);
+    // Under `no` the file only serves a warning: unreadable is as good as empty.
+    const known =
+      strict === 'no'
+        ? await KnownHosts.load(knownHostsFiles).catch(() => undefined)
+        : await KnownHosts.load(knownHostsFiles).catch((e: Error) => {
+            throw fail('hostkey', `cannot read ${knownHostsFiles.join(', ')}: ${e.message}`, { cause: e });
+          });
     const knownTypes = known?.keyTypesFor(host, port) ?? [];
     const preferred = knownTypes.flatMap((t) => ALGORITHMS_FOR_KEY_TYPE[t] ?? []);
 

@@ -1,0 +1,142 @@
+import { existsSync, promises as fsp } from 'node:fs';
+import { HostAccessPool } from '../remote/hosts.js';
+import { type Config, deleteBlock, loadConfig, type ServerConfig } from './config/index.js';
+import { type FailoverReport, runDeadMasterFailover } from './failover.js';
+import { ManagerLog } from './log.js';
+import { MonitorError, monitorMaster } from './monitor.js';
+import { StatusFile } from './status-file.js';
+import { closeAll, inspectServer, replicatesFrom, type ServerState, serverName } from './topology.js';
+
+export interface ManagerOptions {
+  confFile: string;
+  globalConf?: string | null;
+  ignoreLastFailover?: boolean;
+  lastFailoverMinute?: number;
+  removeDeadMasterConf?: boolean;
+  /** MHA's behaviour: stop after one failover (default: keep monitoring the new master). */
+  exitAfterFailover?: boolean;
+  skipSaveMasterBinlog?: boolean;
+  signal?: AbortSignal;
+  /** Lines of the manager log are also given here (the demo prints them). */
+  echo?: (line: string) => void;
+  /** Called after every failover with its report. */
+  onFailover?: (report: FailoverReport) => void;
+}
+
+export function hostAccessConfig(s: ServerConfig) {
+  return {
+    host: s.ssh.host,
+    ip: s.ssh.ip,
+    port: s.ssh.port,
+    user: s.ssh.user,
+    connectionTimeoutSec: s.ssh.connectionTimeoutSec,
+    options: s.ssh.options,
+  };
+}
+
+/** The master of the configured servers: the one the replicas replicate from. */
+export function findMaster(config: Config, states: ServerState[]): ServerConfig {
+  const aliveMasters = states.filter((s) => s.alive && !s.replica);
+  const pointed = config.servers.filter((c) => states.some((s) => s.alive && replicatesFrom(s, c)));
+  const candidates = pointed.length > 0 ? pointed : aliveMasters.map((s) => s.config);
+  if (candidates.length !== 1) {
+    throw new MonitorError(
+      candidates.length === 0
+        ? 'No master found: no server is replicated from, and none is a non-replica.'
+        : `More than one master found: ${candidates.map(serverName).join(', ')}.`,
+    );
+  }
+  return candidates[0];
+}
+
+/**
+ * masterha_manager: monitor the master, fail over when it dies, and (unlike MHA) go on
+ * monitoring the new master. Returns the exit code.
+ */
+export async function runManager(opts: ManagerOptions): Promise<number> {
+  let config = loadConfig({ appFile: opts.confFile, globalFile: opts.globalConf });
+  const log = new ManagerLog(config.app.managerLog, config.app.logLevel === 'debug' ? 'debug' : 'info', opts.echo);
+  for (const w of config.warnings) log.warning(w.message);
+  await fsp.mkdir(config.app.managerWorkdir, { recursive: true });
+  const status = new StatusFile(config.app.managerWorkdir, config.app.name);
+  if (existsSync(status.path)) {
+    log.warning(
+      `${status.path} already exists. You might have killed manager with SIGKILL(-9), may run two or more monitoring process for the same application, or use the same working directory. Check for details, and consider setting --workdir separately.`,
+    );
+  }
+  const pool = new HostAccessPool();
+  const accessFor = (s: ServerConfig) => pool.accessFor(hostAccessConfig(s));
+  try {
+    for (;;) {
+      log.info('MHA::MasterMonitor version 0.58 (mha-ts).');
+      await status.set('INITIALIZING_MONITOR', '');
+      const states = await Promise.all(config.servers.map((s) => inspectServer(s)));
+      let master: ServerConfig;
+      try {
+        master = findMaster(config, states);
+      } finally {
+        await closeAll(states);
+      }
+      logTopology(log, master, states);
+      const death = await monitorMaster({ config, master, log, status, accessFor, signal: opts.signal });
+      log.info('Master is down!');
+      await status.set('FAILOVER_RUNNING', master.hostname);
+      const report = await runDeadMasterFailover({
+        config,
+        deadMaster: master,
+        log,
+        accessFor,
+        sshReachable: death.sshReachable,
+        ignoreLastFailover: opts.ignoreLastFailover,
+        lastFailoverMinute: opts.lastFailoverMinute,
+        skipSaveMasterBinlog: opts.skipSaveMasterBinlog,
+        detection: death,
+      });
+      opts.onFailover?.(report);
+      if (report.exitCode === 1) {
+        await status.set('FAILOVER_ERROR', master.hostname);
+        return 1;
+      }
+      if (opts.removeDeadMasterConf && report.exitCode === 0) {
+        const r = deleteBlock(opts.confFile, master.id);
+        log.info(r.message);
+      }
+      if (opts.exitAfterFailover) {
+        await status.remove();
+        return report.exitCode;
+      }
+      // Keep watching: the new master is now the one to monitor.
+      config = loadConfig({ appFile: opts.confFile, globalFile: opts.globalConf });
+      if (!opts.removeDeadMasterConf) {
+        config = { ...config, servers: config.servers.filter((s) => s.id !== master.id) };
+      }
+      await pool.closeAll();
+    }
+  } catch (err) {
+    if (opts.signal?.aborted) {
+      log.info('Got terminate signal. Exit.');
+      await status.remove();
+      return 1;
+    }
+    log.error((err as Error).message);
+    await status.set('CONFIG_ERROR', '').catch(() => {});
+    return 1;
+  } finally {
+    await pool.closeAll();
+  }
+}
+
+function logTopology(log: ManagerLog, master: ServerConfig, states: ServerState[]): void {
+  const replicas = states.filter((s) => s.config !== master);
+  log.info(`Current Alive Master: ${serverName(master)}`);
+  log.info('Alive Slaves:');
+  for (const r of replicas.filter((s) => s.alive)) {
+    log.info(`  ${r.name}  Version=${r.version} log-bin:${r.logBin ? 'enabled' : 'disabled'}`);
+    if (r.replica)
+      log.info(`    Replicating from ${r.replica.masterHost}(${r.replica.masterHost}:${r.replica.masterPort})`);
+    if (r.config.candidateMaster) log.info('    Primary candidate for the new Master (candidate_master is set)');
+    if (r.config.noMaster) log.info('    Not candidate for the new Master (no_master is set)');
+    if (r.relayLogPurge) log.warning(`relay_log_purge=0 is not set on slave ${r.name}.`);
+  }
+  log.raw(`${serverName(master)} (current master)\n${replicas.map((r) => ` +--${r.name}`).join('\n')}\n`);
+}
