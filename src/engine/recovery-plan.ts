@@ -27,6 +27,11 @@ export interface DeadMasterBinlogs {
   dir: string;
   /** The master's binlog files from the start file on, numeric order. */
   files: string[];
+  /**
+   * The files were already cut at the latest replica's position (a saved tail, as
+   * save_binary_logs writes it): read them whole instead of from that position.
+   */
+  savedFrom?: MasterPosition;
 }
 
 export interface RecoveryPlan {
@@ -95,7 +100,18 @@ export async function planRecovery(opts: {
     masterFrom = latest.positions.read;
   }
 
-  if (master) {
+  if (master?.savedFrom) {
+    if (master.savedFrom.file !== masterFrom.file || master.savedFrom.pos !== masterFrom.pos) {
+      throw new RecoveryPlanError(
+        `the saved master binlog starts at ${fmt(master.savedFrom)}, not at ${fmt(masterFrom)}`,
+      );
+    }
+    pieces.push({
+      kind: 'master-tail',
+      events: binlogTail({ access: master.access, dir: master.dir, files: master.files, startPos: 4 }),
+    });
+    notes.push(`master tail: dead master's binlog from ${fmt(masterFrom)} (saved copy)`);
+  } else if (master) {
     const start = master.files.indexOf(masterFrom.file);
     if (start < 0) throw new RecoveryPlanError(`the dead master's binlog ${masterFrom.file} is not available`);
     pieces.push({

@@ -1,7 +1,9 @@
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MariadbGtidList } from '@mha-ts/native-free-parsers';
+import { concatenatePieces } from '../engine/concatenate.js';
 import { compareLogFileNames, logFilesOf, parseIndexFile, parseLogFileName } from '../engine/log-files.js';
+import { binlogTail } from '../engine/log-sources.js';
 import { applyRecoveryPlan, type RecoveryResult } from '../engine/recover.js';
 import { type DeadMasterBinlogs, planRecovery, type RelayLogSet } from '../engine/recovery-plan.js';
 import { findRelayLogPosition } from '../engine/relay-position-finder.js';
@@ -484,9 +486,9 @@ async function relayLogSetOf(opts: FailoverOptions, s: ServerState): Promise<Rel
 }
 
 /**
- * Copy the dead master's binlog from the latest replica's read position into the
- * manager's workdir once (MHA's saved_master_binlog_from_… file), so every server's
- * recovery reads it locally.
+ * Save the dead master's binlog from the latest replica's read position into one binlog
+ * file in the manager's workdir (MHA's saved_master_binlog_from_… file), reading only
+ * that tail over SSH, so every server's recovery then reads it locally.
  */
 async function saveDeadMasterBinlog(
   opts: FailoverOptions,
@@ -508,24 +510,33 @@ async function saveDeadMasterBinlog(
     }
     if (!names.includes(from.file) || !base) continue;
     const files = logFilesOf(names, base.base).filter((f) => compareLogFileNames(f, from.file) >= 0);
-    const local = join(workdir, `saved_master_binlog_from_${deadMaster.hostname}_${deadMaster.port}_${stamp}`);
-    await fsp.mkdir(local, { recursive: true });
-    let bytes = 0;
-    for (const f of files) {
-      // Only the bytes after the latest position matter for the first file.
-      const out = await fsp.open(join(local, f), 'w', 0o600);
-      try {
-        for await (const chunk of access.stream(join(dir, f))) {
-          await out.write(chunk as Buffer);
-          bytes += (chunk as Buffer).length;
-        }
-      } finally {
-        await out.close();
-      }
+    const name = `saved_master_binlog_from_${deadMaster.hostname}_${deadMaster.port}_${stamp}.binlog`;
+    const out = await fsp.open(join(workdir, name), 'w', 0o600);
+    let concat: Awaited<ReturnType<typeof concatenatePieces>>;
+    try {
+      concat = await concatenatePieces(
+        [{ kind: 'master-tail', events: binlogTail({ access, dir, files, startPos: from.pos }) }],
+        async (chunk) => {
+          await out.write(chunk);
+        },
+      );
+    } finally {
+      await out.close();
     }
-    log.info(`Saved the dead master's binlog files ${files[0]}..${files.at(-1)} (${bytes} bytes) to ${local}.`);
-    report.savedMasterBinlog = { file: local, bytes };
-    return { access: new LocalFileAccess(), dir: local, files };
+    if (concat.transactions === 0) {
+      log.info('Additional events were not found from the orig master. No need to save.');
+      report.savedMasterBinlog = { skipped: 'no events after the latest replica position' };
+      return undefined;
+    }
+    log.info(
+      `Saved the dead master's binlog ${files[0]}:${from.pos}..${files.at(-1)} (${concat.transactions} transaction(s), ${concat.bytes} bytes) to ${join(workdir, name)}.`,
+    );
+    if (concat.incompleteTail)
+      log.warning(
+        `The dead master's last transaction was never completed (${concat.incompleteTail.gtid ?? 'no GTID'}); it is not recovered.`,
+      );
+    report.savedMasterBinlog = { file: join(workdir, name), bytes: concat.bytes };
+    return { access: new LocalFileAccess(), dir: workdir, files: [name], savedFrom: from };
   }
   const msg = `Binlog not found from ${deadMaster.masterBinlogDirs.join(',')}! If you got this error at MHA Manager, please set "master_binlog_dir=/path/to/binlog_directory_of_the_master" correctly in the MHA Manager's configuration file and try again.`;
   log.warning(`${msg} Failed to save binary log events from the orig master.`);

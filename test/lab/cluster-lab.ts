@@ -3,7 +3,7 @@
  * addresses (127.0.0.11, .12, …, each MariaDB on port 3306), sshd on the same addresses,
  * and an MHA-style app1.cnf describing them. Used by the failover tests and the demo.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type InstanceOptions, type MariaDbLab, startLab } from './mariadb-lab.js';
@@ -36,6 +36,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterLa
   const first = opts.firstOctet ?? 11;
   const hosts = Array.from({ length: n }, (_, i) => `127.0.0.${first + i}`);
   const dir = mkdtempSync(join(tmpdir(), 'mha-cluster-'));
+  chmodSync(dir, 0o711); // mariadbd runs as mysql and must reach its datadir below
   const common: InstanceOptions = {
     logSlaveUpdates: true,
     binlogFormat: 'ROW',
