@@ -33,7 +33,7 @@ async function idsOn(c: ClusterLab, db: string): Promise<Set<number>> {
 describe.skipIf(!mariadbAvailable() || !sshdAvailable())(
   'dead-master failover on real MariaDB servers and sshd',
   () => {
-    it('master killed under load while the candidate lags: the manager fails over by itself; survivors identical, no acknowledged commit lost, one writable server', async () => {
+    it('master killed under load while the candidate lags: the manager fails over by itself; survivors identical, no acknowledged commit lost, one writable server', { timeout: 240_000 }, async () => {
       cluster = await startCluster({ perServer: [[], ['candidate_master=1'], []], keep: !!process.env.KEEP_LAB });
       const c = cluster;
       for (const s of LOAD_DDL) await c.lab.query('db1', s);
