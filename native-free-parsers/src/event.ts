@@ -122,6 +122,11 @@ export class BinlogEvent {
     this.decoded = data;
   }
 
+  /** @internal A little-endian unsigned field of `byteLength` (1–6) bytes at `at` in the event; no view is made. */
+  uintAt(at: number, byteLength: number): number {
+    return this.buf.readUIntLE(this.start + at, byteLength);
+  }
+
   /** @internal Whether this event's body (header and checksum excluded) equals `other`; no view is made. */
   bodyEquals(other: Buffer): boolean {
     const s = this.start + HEADER_LENGTH;

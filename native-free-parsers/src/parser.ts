@@ -30,6 +30,42 @@ export interface ParserOptions {
 /** CRC-32 of any message followed by its own CRC-32 (little-endian): the check's constant residue. */
 const CRC32_RESIDUE = 0x2144df1c;
 
+/** Events up to this size have their CRC computed in JavaScript, in place. */
+const SMALL_EVENT = 1024;
+
+/** CRC-32 slice-by-8 tables (T[0] is the classic byte table). */
+const CRC_TABLES = ((): Int32Array[] => {
+  const t = Array.from({ length: 8 }, () => new Int32Array(256));
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[0][n] = c;
+  }
+  for (let n = 0; n < 256; n++) for (let k = 1; k < 8; k++) t[k][n] = (t[k - 1][n] >>> 8) ^ t[0][t[k - 1][n] & 0xff];
+  return t;
+})();
+
+/** CRC-32 (zlib's) of bytes [s, e) of `b`, eight bytes per step. */
+function crc32Range(b: Buffer, s: number, e: number): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES;
+  let crc = -1;
+  let i = s;
+  for (; i + 8 <= e; i += 8) {
+    const a = crc ^ (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24));
+    crc =
+      t7[a & 0xff] ^
+      t6[(a >>> 8) & 0xff] ^
+      t5[(a >>> 16) & 0xff] ^
+      t4[a >>> 24] ^
+      t3[b[i + 4]] ^
+      t2[b[i + 5]] ^
+      t1[b[i + 6]] ^
+      t0[b[i + 7]];
+  }
+  for (; i < e; i++) crc = t0[(crc ^ b[i]) & 0xff] ^ (crc >>> 8);
+  return ~crc >>> 0;
+}
+
 /** Table maps remembered (with their bytes) to skip decoding identical ones; forgotten past this. */
 const MAX_REMEMBERED_TABLE_MAPS = 4096;
 
@@ -149,16 +185,17 @@ export class BinlogParser {
         `event of ${size} bytes cannot hold a checksum`,
       );
     }
-    let event: BinlogEvent;
     if (this.verify && csLen > 0) {
       // CRC32 over the event *with* its stored trailer leaves a constant residue when the
-      // trailer is right: one native call, no second view for the range before it.
-      const frame = buf.subarray(start, start + size);
-      if (crc32(frame) !== CRC32_RESIDUE) this.verifyChecksum(frame, offset, size - csLen, false);
-      event = new BinlogEvent(frame, offset, typeCode, fd, this.file);
-    } else {
-      event = new BinlogEvent(buf, offset, typeCode, fd, this.file, -1, start, size);
+      // trailer is right. Small events are checked in place (no view, no native call);
+      // large ones by zlib's native CRC.
+      const ok =
+        size <= SMALL_EVENT
+          ? crc32Range(buf, start, start + size) === CRC32_RESIDUE
+          : crc32(buf.subarray(start, start + size)) === CRC32_RESIDUE;
+      if (!ok) this.verifyChecksum(buf.subarray(start, start + size), offset, size - csLen, false);
     }
+    const event = new BinlogEvent(buf, offset, typeCode, fd, this.file, -1, start, size);
     if (!this.headerOnly) this.track(event);
     this.sink(event);
     if (typeCode === EventType.MARIADB_START_ENCRYPTION) this.encrypted = true;
@@ -215,7 +252,7 @@ export class BinlogParser {
     if (t === EventType.TABLE_MAP) {
       const idLen = postHeaderLength(event.fd, t) === 6 ? 4 : 6;
       if (event.length >= HEADER_LENGTH + idLen) {
-        const seen = this.tableMapBodies.get(event.raw.readUIntLE(HEADER_LENGTH, idLen));
+        const seen = this.tableMapBodies.get(event.uintAt(HEADER_LENGTH, idLen));
         if (seen !== undefined && event.bodyEquals(seen.body)) {
           event.adoptData(seen.map);
           this.tableMaps.set(seen.map.tableId, seen.map);
@@ -229,7 +266,7 @@ export class BinlogParser {
     } else if (ROWS_EVENT_TYPES.has(t)) {
       const idLen = postHeaderLength(event.fd, t) === 6 ? 4 : 6;
       if (event.length >= HEADER_LENGTH + idLen) {
-        event.tableMap = this.tableMaps.get(event.raw.readUIntLE(HEADER_LENGTH, idLen));
+        event.tableMap = this.tableMaps.get(event.uintAt(HEADER_LENGTH, idLen));
       }
     }
   }

@@ -60,9 +60,20 @@ export async function* readEvents(source: ByteSource, opts: ParserOptions = {}):
 export interface FileReadOptions extends Omit<ParserOptions, 'file' | 'formatDescription'> {
   /** Events starting at or after this file offset are not read (mysqlbinlog --stop-position). */
   stopOffset?: number;
-  /** Read chunk size (default 1 MiB). */
+  /** Read chunk size (default 256 KiB; 1 MiB for header-only reads). */
   chunkSize?: number;
 }
+
+/**
+ * Default read size. Events are views of their chunk, so a chunk lives as long as any of
+ * its events; chunks still alive when the GC runs get promoted and are only freed by a
+ * full collection. Smaller chunks keep that floating garbage — and so the RSS of a full
+ * decode — low (measured on a 268 MB OLTP binlog: peak RSS ~150 MB with 1 MiB chunks,
+ * ~95 MB with 256 KiB, same throughput).
+ */
+const DEFAULT_CHUNK_SIZE = 256 << 10;
+/** Header-only scans allocate little per event, so bigger reads cost no RSS and save time. */
+const HEADER_ONLY_CHUNK_SIZE = 1 << 20;
 
 /** Reads kept in flight ahead of the parser, so file reads overlap with parsing. */
 const READ_AHEAD = 2;
@@ -72,7 +83,7 @@ const READ_AHEAD = 2;
  * (events are views of the chunks, so a chunk is never reused). Up to READ_AHEAD reads
  * run while the caller parses the current chunk.
  */
-export async function* readFileChunks(path: string, start = 0, chunkSize = 1 << 20): AsyncGenerator<Buffer> {
+export async function* readFileChunks(path: string, start = 0, chunkSize = DEFAULT_CHUNK_SIZE): AsyncGenerator<Buffer> {
   const fh = await fsp.open(path, 'r');
   let next = start;
   let eof = false;
@@ -164,7 +175,7 @@ export async function* readFileEventBatches(path: string, opts: FileReadOptions 
   } else {
     parserOpts.startOffset = 0;
   }
-  const chunks = readFileChunks(path, startOffset > 4 ? startOffset : 0, opts.chunkSize ?? 1 << 20);
+  const chunks = readFileChunks(path, startOffset > 4 ? startOffset : 0, opts.chunkSize ?? (opts.headerOnly ? HEADER_ONLY_CHUNK_SIZE : DEFAULT_CHUNK_SIZE));
   const stop = opts.stopOffset;
   try {
     for await (const batch of readEventBatches(chunks, parserOpts)) {

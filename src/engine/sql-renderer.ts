@@ -19,12 +19,13 @@
 import { basename } from 'node:path';
 import {
   type BinlogEvent,
+  BinlogStatementGrouper,
   binlogStatement,
-  CHECKSUM_LENGTH,
   EventFlag,
   EventType,
   type ExecuteLoadQueryData,
   type FormatDescription,
+  formatDescriptionKey,
   type GtidData,
   HEADER_LENGTH,
   type IntvarData,
@@ -39,9 +40,9 @@ import {
   type RandData,
   ROWS_EVENT_TYPES,
   type RowsQueryData,
+  type RowsStatementGroup,
   type UserVarData,
   UserVarType,
-  writeChecksum,
   type XaPrepareData,
 } from '@mha-ts/native-free-parsers';
 import { collationById } from './collations.js';
@@ -176,7 +177,6 @@ const FLAG_OPTIONS: FlagOption[] = [
   { bit: Option.INSERT_HISTORY, inverted: false, name: 'system_versioning_insert_history', mariadbSince: 101100 },
 ];
 
-const ROWS_STMT_END_F = 0x0001;
 /** Transaction keywords that keep the default database on SUPPRESS_USE events (mysqlbinlog's is_trans_keyword). */
 const TRANS_KEYWORD =
   /^\s*(BEGIN|COMMIT|ROLLBACK|START\s+TRANSACTION|SAVEPOINT|RELEASE\s+SAVEPOINT|XA\s+(START|BEGIN|END|PREPARE|COMMIT|ROLLBACK))\b/i;
@@ -219,20 +219,6 @@ function versionNumber(fd: FormatDescription): number {
   return a * 10000 + b * 100 + c;
 }
 
-/** Does the format description define the same decoding as the one already sent? */
-function formatKey(fd: FormatDescription): string {
-  return `${fd.serverVersion}|${fd.checksumAlgorithm}|${fd.commonHeaderLength}|${Buffer.from(fd.rawPostHeaderLengths).toString('hex')}`;
-}
-
-interface PendingRows {
-  /** The format description the events were written under. */
-  fde: BinlogEvent | undefined;
-  parts: Buffer[];
-  first: BinlogEvent;
-  last: BinlogEvent;
-  end: number;
-}
-
 /**
  * One target session. Call {@link push} for every event in order, then {@link finish}.
  */
@@ -260,7 +246,10 @@ export class SqlRenderer {
   // Log state.
   private fdEvent: BinlogEvent | undefined;
   private seenFormat = false;
-  private pendingRows: PendingRows | undefined;
+  /** Table maps and rows events of the statement being collected (grouped by the writer, as mysqlbinlog groups them). */
+  private readonly rows = new BinlogStatementGrouper<BinlogEvent>();
+  /** Offset just past the last event collected. */
+  private pendingRowsEnd = 0;
   private pendingComments: string[] = [];
   private readonly loadFiles = new Map<number, Buffer[]>();
   private payloadEnd: number | undefined;
@@ -293,7 +282,7 @@ export class SqlRenderer {
       this.sessionStart(ev, out);
     }
     const type = ev.typeCode;
-    if (this.pendingRows && type !== EventType.TABLE_MAP && !ROWS_EVENT_TYPES.has(type) && !SILENT.has(type)) {
+    if (this.rows.pending && type !== EventType.TABLE_MAP && !ROWS_EVENT_TYPES.has(type) && !SILENT.has(type)) {
       // A statement's rows end with STMT_END_F; a data event before it means a cut log.
       // (Rotations and format descriptions may sit inside a statement in relay logs.)
       this.flushRows(out);
@@ -377,7 +366,7 @@ export class SqlRenderer {
         break;
       }
       case EventType.TABLE_MAP:
-        this.addRows(ev);
+        this.addRows(ev, out);
         break;
       case EventType.MARIADB_ANNOTATE_ROWS:
       case EventType.ROWS_QUERY:
@@ -393,8 +382,7 @@ export class SqlRenderer {
         throw this.error(ev, 'events of MySQL < 5.0.3 (legacy LOAD DATA / START_V3) are not supported');
       default:
         if (ROWS_EVENT_TYPES.has(type)) {
-          this.addRows(ev);
-          if (this.rowsFlags(ev) & ROWS_STMT_END_F) this.flushRows(out);
+          this.addRows(ev, out);
         } else if (!SILENT.has(type) && !(ev.flags & EventFlag.IGNORABLE)) {
           throw this.error(ev, `event type ${ev.type} cannot be re-applied`);
         }
@@ -409,7 +397,7 @@ export class SqlRenderer {
   finish(): RenderedStatement[] {
     const out: RenderedStatement[] = [];
     const last = this.lastEvent;
-    this.pendingRows = undefined;
+    this.rows.take();
     this.pendingComments = [];
     if (!last) return out;
     if (this.inTrx && !this.xaActive) {
@@ -713,38 +701,26 @@ export class SqlRenderer {
 
   // ---- rows ----
 
-  private rowsFlags(ev: BinlogEvent): number {
-    const ph = postHeaderLength(ev.fd, ev.typeCode);
-    // table id: 4 bytes with the 5.1.0–5.1.15 post-header of 6, else 6 bytes; then flags.
-    return ev.raw.readUInt16LE(HEADER_LENGTH + (ph === 6 ? 4 : 6));
+  /** A table map or rows event; its statement is rendered once the writer's grouper says it is complete. */
+  private addRows(ev: BinlogEvent, out: RenderedStatement[]): void {
+    this.pendingRowsEnd = this.endOf(ev);
+    const done = this.rows.add(ev, this.fdEvent);
+    if (done) this.renderRows(done, out);
   }
 
-  /** The event as the server must see it inside BINLOG: payload events get the checksum their FDE promises. */
-  private eventBytes(ev: BinlogEvent): Buffer {
-    if (!ev.inPayload || ev.fd.checksumLength === 0) return ev.raw;
-    const out = Buffer.alloc(ev.raw.length + CHECKSUM_LENGTH);
-    ev.raw.copy(out);
-    out.writeUInt32LE(out.length, 9);
-    writeChecksum(out);
-    return out;
-  }
-
-  private addRows(ev: BinlogEvent): void {
-    const end = this.endOf(ev);
-    if (!this.pendingRows) this.pendingRows = { fde: this.fdEvent, parts: [], first: ev, last: ev, end };
-    this.pendingRows.parts.push(this.eventBytes(ev));
-    this.pendingRows.last = ev;
-    this.pendingRows.end = end;
-  }
-
+  /** The statement being collected, cut short by a data event. */
   private flushRows(out: RenderedStatement[]): void {
-    const p = this.pendingRows;
-    if (!p) return;
-    this.pendingRows = undefined;
-    this.ensureFormat(p.first, out, p.fde);
-    const st = this.stmt(p.first, 'rows', binlogStatement(p.parts), true, { endsTransaction: !this.inTrx });
-    st.event.end = p.end;
-    if (!p.last.inPayload) st.event.endLogPos = p.last.endLogPos;
+    const p = this.rows.take();
+    if (p) this.renderRows(p, out);
+  }
+
+  private renderRows(p: RowsStatementGroup<BinlogEvent>, out: RenderedStatement[]): void {
+    const first = p.events[0];
+    const last = p.events[p.events.length - 1];
+    this.ensureFormat(first, out, p.fde);
+    const st = this.stmt(first, 'rows', p.sql, true, { endsTransaction: !this.inTrx });
+    st.event.end = this.pendingRowsEnd;
+    if (!last.inPayload) st.event.endLogPos = last.endLogPos;
     if (this.pendingComments.length) st.comments = this.pendingComments;
     this.pendingComments = [];
     out.push(st);
@@ -752,7 +728,7 @@ export class SqlRenderer {
 
   /** BINLOG '<format description>' before the first BINLOG statement, and again when the format changes. */
   private ensureFormat(ev: BinlogEvent, out: RenderedStatement[], fde = this.fdEvent): void {
-    const key = formatKey(ev.fd);
+    const key = formatDescriptionKey(ev.fd);
     if (key === this.sentFormat) return;
     if (!fde)
       throw this.error(ev, 'row events before any FORMAT_DESCRIPTION: start the input at the beginning of a log');

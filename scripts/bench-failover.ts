@@ -4,7 +4,7 @@
  * with MHA's default ping_interval=3. Prints the median time from the kill to "new master
  * writable" and to "all replicas repointed", per setting.
  *
- *   npx tsx bench/failover.ts [--runs N]      (as root; several minutes)
+ *   npx tsx scripts/bench-failover.ts [--runs N]      (as root; several minutes)
  */
 import type { FailoverReport } from '../src/manager/failover.js';
 import { runManager } from '../src/manager/manager.js';
