@@ -66,12 +66,6 @@ const NOT_BYTE_EXACT: { fixture: RegExp; types: number[]; reason: string }[] = [
       "compressed rows events: Node's bundled zlib deflates the same rows into a different stream than the server's zlib (the inflated rows are identical)",
   },
   {
-    fixture: /^external\/rust_mysql_common\/vector\.binlog$/,
-    types: [EventType.TABLE_MAP],
-    reason:
-      'MySQL 9 counts VECTOR columns in DEFAULT_CHARSET metadata and the decoder does not (isCharacterType): the TLV cannot be rebuilt, and the TEXT column `foo` of dtb.bar decodes as binary',
-  },
-  {
     fixture: /^external\/rust_mysql_common\/(update|write)-(full|partial)-row\.binlog$/,
     types: [EventType.WRITE_ROWS_V1, EventType.UPDATE_ROWS_V1],
     reason:

@@ -226,6 +226,10 @@ export function isCharacterType(t: number, mariadb: boolean): boolean {
     case ColumnType.MEDIUM_BLOB:
     case ColumnType.LONG_BLOB:
       return true;
+    // MySQL 9 counts VECTOR among the character columns of DEFAULT_CHARSET / COLUMN_CHARSET
+    // (seen in vector.binlog: its TEXT column's collation is only right when VECTOR counts).
+    case ColumnType.VECTOR:
+      return !mariadb;
     case ColumnType.GEOMETRY:
     case ColumnType.BLOB_COMPRESSED:
     case ColumnType.VARCHAR_COMPRESSED:
