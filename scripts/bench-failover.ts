@@ -28,7 +28,10 @@ interface Run {
 }
 
 async function once(pingInterval: number): Promise<Run> {
-  const c = await startCluster({ perServer: [[], ['candidate_master=1'], []], serverDefault: [`ping_interval=${pingInterval}`] });
+  const c = await startCluster({
+    perServer: [[], ['candidate_master=1'], []],
+    serverDefault: [`ping_interval=${pingInterval}`],
+  });
   const controller = new AbortController();
   try {
     for (const s of LOAD_DDL) await c.lab.query('db1', s);
@@ -37,7 +40,13 @@ async function once(pingInterval: number): Promise<Run> {
     await sleep(1500);
     await waitIoStopped(c.lab, c.lab.instance('db3'));
     const reports: FailoverReport[] = [];
-    const manager = runManager({ confFile: c.confFile, globalConf: null, exitAfterFailover: true, signal: controller.signal, onFailover: (r) => reports.push(r) });
+    const manager = runManager({
+      confFile: c.confFile,
+      globalConf: null,
+      exitAfterFailover: true,
+      signal: controller.signal,
+      onFailover: (r) => reports.push(r),
+    });
     await sleep(2000 + pingInterval * 1000);
     await c.lab.killInstance('db1');
     const killedAt = Date.now();
@@ -49,7 +58,11 @@ async function once(pingInterval: number): Promise<Run> {
       const p = r.phases.find((x) => x.phase.startsWith(prefix));
       return p ? new Date(p.startedAt).getTime() + p.ms - killedAt : Number.NaN;
     };
-    const sums = await Promise.all(['db2', 'db3'].map(async (db) => String((await c.lab.query(db, 'CHECKSUM TABLE app.orders EXTENDED'))[0].Checksum)));
+    const sums = await Promise.all(
+      ['db2', 'db3'].map(async (db) =>
+        String((await c.lab.query(db, 'CHECKSUM TABLE app.orders EXTENDED'))[0].Checksum),
+      ),
+    );
     const present = new Set((await c.lab.query('db2', 'SELECT id FROM app.orders')).map((x) => Number(x.id)));
     return {
       detected: new Date(r.detection!.detectedAt).getTime() - killedAt,
@@ -74,7 +87,9 @@ async function main(): Promise<void> {
     for (let k = 0; k < runs; k++) {
       const r = await once(ping);
       results.push(r);
-      process.stderr.write(`ping_interval=${ping} run ${k + 1}: dead after ${r.detected} ms, writable ${r.writable} ms, repointed ${r.repointed} ms, lost ${r.lost}, identical ${r.identical}, ${r.appliedBytes} bytes applied\n`);
+      process.stderr.write(
+        `ping_interval=${ping} run ${k + 1}: dead after ${r.detected} ms, writable ${r.writable} ms, repointed ${r.repointed} ms, lost ${r.lost}, identical ${r.identical}, ${r.appliedBytes} bytes applied\n`,
+      );
     }
     lines.push(
       `| ${ping} | ${runs} | ${median(results.map((r) => r.detected)) / 1000} s | ${median(results.map((r) => r.writable)) / 1000} s | ${median(results.map((r) => r.repointed)) / 1000} s | ${results.reduce((a, r) => a + r.lost, 0)} | ${results.every((r) => r.identical) ? 'yes' : 'NO'} |`,

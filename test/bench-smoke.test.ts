@@ -109,8 +109,10 @@ describe('benchmark smoke run (node dist/bench/run.js --smoke)', () => {
     const header = byName(/^header-only scan ÷ raw read \(fs\.readSync/);
     expect(header?.[2]).toBe('≥ 0.80');
     expect(Number(header?.[1])).toBeGreaterThan(0);
-    const decode = byName(/^full decode ÷ mariadb-binlog/);
+    const decode = byName(/^full decode, CRC32 verified ÷ mariadb-binlog/);
     expect(decode?.[2]).toBe('≥ 2.00');
+    const decodeNoCrc = byName(/^full decode, no CRC32 check .*÷ mariadb-binlog/);
+    expect(decodeNoCrc?.[2]).toBe('≥ 2.00');
     const rss = byName(/^peak RSS/);
     expect(rss?.[2]).toBe('< 150 MB');
     expect(rss?.[1]).toMatch(/^\d+(\.\d+)? MB$/);

@@ -175,7 +175,11 @@ export async function* readFileEventBatches(path: string, opts: FileReadOptions 
   } else {
     parserOpts.startOffset = 0;
   }
-  const chunks = readFileChunks(path, startOffset > 4 ? startOffset : 0, opts.chunkSize ?? (opts.headerOnly ? HEADER_ONLY_CHUNK_SIZE : DEFAULT_CHUNK_SIZE));
+  const chunks = readFileChunks(
+    path,
+    startOffset > 4 ? startOffset : 0,
+    opts.chunkSize ?? (opts.headerOnly ? HEADER_ONLY_CHUNK_SIZE : DEFAULT_CHUNK_SIZE),
+  );
   const stop = opts.stopOffset;
   try {
     for await (const batch of readEventBatches(chunks, parserOpts)) {

@@ -59,8 +59,8 @@ interface FileScan {
   candidates: Candidate[];
   /** Master file in force at the end of the file (null if never announced in it). */
   finalMasterFile: string | null;
-  /** Offsets of data events and whether their master file was known when seen. */
-  dataOffsets: number[];
+  /** Offset of the last data event (-1 when the file holds none): all "is there data after X" needs. */
+  lastDataOffset: number;
   size: number;
 }
 
@@ -92,12 +92,12 @@ export async function findRelayLogPosition(req: RelayFindRequest): Promise<Relay
   // Newest to oldest: the target is usually recent.
   let pending: { index: number; candidate: Candidate } | null = null;
   const hasData: boolean[] = new Array(relayFiles.length).fill(false);
-  const dataOffsets = new Map<number, number[]>();
+  const lastDataOffset = new Map<number, number>();
   for (let i = relayFiles.length - 1; i >= 0; i--) {
     const scan = await scanRelayFile(access, join(relayDir, relayFiles[i]), target);
     bytesRead += scan.size;
-    hasData[i] = scan.dataOffsets.length > 0;
-    dataOffsets.set(i, scan.dataOffsets);
+    hasData[i] = scan.lastDataOffset >= 0;
+    lastDataOffset.set(i, scan.lastDataOffset);
     if (pending && scan.finalMasterFile !== null) {
       // The newer file's events before its first rotate continue this file's master file.
       if (scan.finalMasterFile === target.file) {
@@ -134,14 +134,14 @@ export async function findRelayLogPosition(req: RelayFindRequest): Promise<Relay
   }
 
   function fileHasDataAfter(index: number, after: number): boolean {
-    return (dataOffsets.get(index) ?? []).some((o) => o >= after);
+    return (lastDataOffset.get(index) ?? -1) >= after;
   }
 }
 
 async function scanRelayFile(access: FileAccess, path: string, target: MasterPosition): Promise<FileScan> {
   const tracker = new RelayLogTracker();
   const candidates: Candidate[] = [];
-  const dataOffsets: number[] = [];
+  let lastDataOffset = -1;
   let size = 0;
   await forEachHeader(
     access,
@@ -149,14 +149,14 @@ async function scanRelayFile(access: FileAccess, path: string, target: MasterPos
     (e, origin) => {
       size = e.offset + e.length;
       if (origin.writtenBy !== 'master') return;
-      if (!NON_DATA.has(e.typeCode)) dataOffsets.push(e.offset);
+      if (!NON_DATA.has(e.typeCode)) lastDataOffset = e.offset;
       if (origin.masterEndPos === target.pos) {
         candidates.push({ after: e.offset + e.length, masterFile: origin.masterFile });
       }
     },
     tracker,
   );
-  return { candidates, finalMasterFile: tracker.masterFile, dataOffsets, size };
+  return { candidates, finalMasterFile: tracker.masterFile, lastDataOffset, size };
 }
 
 async function forEachHeader(

@@ -169,14 +169,18 @@ export class RowsEventData {
   /** "db.table" from the table map, null when no table map was seen for tableId. */
   readonly table: string | null;
   /** The table map in force (not serialised). */
-  readonly tableMap: TableMapData | undefined;
-  private readonly source: Buffer;
-  private readonly rowsStart: number;
-  private readonly rowsEnd: number;
-  private readonly presentBefore: Int32Array | null;
-  private readonly presentAfter: Int32Array | null;
-  private rowsData: Buffer | undefined;
-  private decodedRows: RowChange[] | undefined;
+  readonly #tableMap: TableMapData | undefined;
+  /** The table map in force (not serialised). */
+  get tableMap(): TableMapData | undefined {
+    return this.#tableMap;
+  }
+  readonly #source: Buffer;
+  readonly #rowsStart: number;
+  readonly #rowsEnd: number;
+  readonly #presentBefore: Int32Array | null;
+  readonly #presentAfter: Int32Array | null;
+  #rowsData: Buffer | undefined;
+  #decodedRows: RowChange[] | undefined;
 
   constructor(body: Cursor, ctx: DecodeContext) {
     const type = ctx.typeCode;
@@ -205,39 +209,29 @@ export class RowsEventData {
       this.kind !== 'update' ? null : this.version === 0 ? first : bitmapOrdinals(body.bytes(bitmapBytes), n);
     this.beforeColumns = this.kind === 'insert' ? null : first;
     this.afterColumns = this.kind === 'insert' ? first : second;
-    this.presentBefore = this.beforeColumns ? Int32Array.from(this.beforeColumns, (o) => o - 1) : null;
-    this.presentAfter = this.afterColumns ? Int32Array.from(this.afterColumns, (o) => o - 1) : null;
+    this.#presentBefore = this.beforeColumns ? Int32Array.from(this.beforeColumns, (o) => o - 1) : null;
+    this.#presentAfter = this.afterColumns ? Int32Array.from(this.afterColumns, (o) => o - 1) : null;
     const map = ctx.tableMap as TableMapData | undefined;
-    this.tableMap = map && map.tableId === this.tableId ? map : undefined;
+    this.#tableMap = map && map.tableId === this.tableId ? map : undefined;
     this.table = this.tableMap ? `${this.tableMap.database}.${this.tableMap.table}` : null;
-    this.source = body.buf;
-    this.rowsStart = body.pos;
-    this.rowsEnd = body.end;
+    this.#source = body.buf;
+    this.#rowsStart = body.pos;
+    this.#rowsEnd = body.end;
     body.pos = body.end;
-    this.rowsData = undefined;
-    this.decodedRows = undefined;
-    // Internals stay out of enumeration (console.log, spreads); toJSON() decides the JSON.
-    for (const k of [
-      'tableMap',
-      'source',
-      'rowsStart',
-      'rowsEnd',
-      'presentBefore',
-      'presentAfter',
-      'rowsData',
-      'decodedRows',
-    ]) {
-      Object.defineProperty(this, k, { enumerable: false, writable: true, configurable: true });
-    }
+    this.#rowsData = undefined;
+    this.#decodedRows = undefined;
+    // Internals are #private (out of enumeration, console.log and deep equality) rather
+    // than hidden with defineProperty, which made every rows event a slow dictionary-mode
+    // object (bench/).
   }
 
   /** The rows part of the event (decompressed for MariaDB compressed events). */
   get rowsBytes(): Buffer {
-    if (this.rowsData === undefined) {
-      const raw = this.source.subarray(this.rowsStart, this.rowsEnd);
-      this.rowsData = this.compressed ? inflateMariadbEventData(raw) : raw;
+    if (this.#rowsData === undefined) {
+      const raw = this.#source.subarray(this.#rowsStart, this.#rowsEnd);
+      this.#rowsData = this.compressed ? inflateMariadbEventData(raw) : raw;
     }
-    return this.rowsData;
+    return this.#rowsData;
   }
 
   /**
@@ -245,8 +239,8 @@ export class RowsEventData {
    * no table map for the table id (reading started after it) or a value cannot be decoded.
    */
   get rows(): RowChange[] {
-    if (this.decodedRows === undefined) this.decodedRows = this.decodeRows();
-    return this.decodedRows;
+    if (this.#decodedRows === undefined) this.#decodedRows = this.decodeRows();
+    return this.#decodedRows;
   }
 
   private decodeRows(): RowChange[] {
@@ -280,12 +274,13 @@ export class RowsEventData {
     try {
       while (r.pos < r.end) {
         const change: RowChange = {};
-        if (this.kind === 'insert') change.after = readImage(r, this.presentAfter!, compiled, false, nullOffset, state);
+        if (this.kind === 'insert')
+          change.after = readImage(r, this.#presentAfter!, compiled, false, nullOffset, state);
         else if (this.kind === 'delete')
-          change.before = readImage(r, this.presentBefore!, compiled, false, nullOffset, state);
+          change.before = readImage(r, this.#presentBefore!, compiled, false, nullOffset, state);
         else {
-          change.before = readImage(r, this.presentBefore!, compiled, false, nullOffset, state);
-          change.after = readImage(r, this.presentAfter!, compiled, this.partialJson, nullOffset, state);
+          change.before = readImage(r, this.#presentBefore!, compiled, false, nullOffset, state);
+          change.after = readImage(r, this.#presentAfter!, compiled, this.partialJson, nullOffset, state);
         }
         rows.push(change);
       }
