@@ -71,12 +71,16 @@ export interface FailoverReport {
   finishedAt: string;
   phases: PhaseTiming[];
   latestPosition?: { file: string; pos: number };
+  /** Every alive replica's positions (of the dead master's binlog) when Phase 3.1 read them. */
+  replicaPositions?: Record<string, { read: { file: string; pos: number }; exec: { file: string; pos: number } }>;
   savedMasterBinlog?: { file: string; bytes: number } | { skipped: string };
   changeMasterStatement?: string;
   newMasterPosition?: { file: string; pos: number; gtid?: string };
   servers: ServerOutcome[];
   detection?: { firstFailureAt: string; detectedAt: string; evidence: string[] };
   error?: string;
+  /** The phase a failed failover stopped in. */
+  stoppedIn?: string;
   lines: string[];
 }
 
@@ -116,6 +120,8 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
   const guard = new FailoverGuard(workdir, app);
   let servers: ServerState[] = [];
   let fenced = false;
+  let errorMarked = false;
+  let recoveredNewMaster: string | undefined;
   let phaseStart = Date.now();
   let phaseName = '';
   const phase = (name: string) => {
@@ -203,6 +209,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     // ---- Phase 2: fence the dead master ----------------------------------------------
     phase('Phase 2: Dead Master Shutdown Phase');
     await guard.markError(); // until we finish, a crash here must block the next automatic failover
+    errorMarked = true;
     // Freezing every replica's read position first makes "latest" a fixed target.
     await Promise.all(
       replicas.map(async (r) => {
@@ -278,6 +285,9 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     const oldestPos = sorted.at(-1)!.replica!.positions.read;
     const latest = sorted.filter((r) => compareMasterPositions(r.replica!.positions.read, latestPos) === 0);
     report.latestPosition = latestPos;
+    report.replicaPositions = Object.fromEntries(
+      replicas.map((r) => [r.name, { read: r.replica!.positions.read, exec: r.replica!.positions.exec }]),
+    );
     log.info(`The latest binary log file/position on all slaves is ${latestPos.file}:${latestPos.pos}`);
     log.info(
       `Latest slaves (Slaves that received relay log files to the latest):\n${latest.map((r) => `  ${r.name}`).join('\n')}`,
@@ -294,6 +304,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         "Dead Master is not SSH reachable. Could not save it's binlogs. Transactions that were not sent to the latest slave (Read_Master_Log_Pos to the tail of the dead master's binlog) were lost.";
       log.warning(msg);
       report.savedMasterBinlog = { skipped: 'dead master not reachable over SSH' };
+      report.lines.push(msg);
     } else {
       masterBinlogs = await saveDeadMasterBinlog(opts, masterAccess, latestPos, workdir, stamp, report);
     }
@@ -348,13 +359,21 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     report.servers.push(nmOutcome);
     if (nmOutcome.status !== 'ok')
       throw new FailoverAbort(`Recovering the new master ${newMaster.name} failed: ${nmOutcome.message}`);
+    recoveredNewMaster = newMaster.name;
     const ms = await newMaster.conn!.one(newMaster.conn!.dialect.showBinaryLogStatus);
     if (!ms) throw new FailoverAbort(`${newMaster.name}: SHOW MASTER STATUS returned nothing (log_bin off?)`);
     const newPos = { file: String(ms.File), pos: Number(ms.Position) };
     const [g] = await newMaster.conn!.query('SELECT @@gtid_binlog_pos AS g').catch(() => [{ g: undefined }]);
     report.newMasterPosition = { ...newPos, gtid: g?.g ? String(g.g) : undefined };
     const repl = newMaster.config.replUser ?? opts.deadMaster.replUser ?? 'repl';
-    const changeMaster = `CHANGE MASTER TO MASTER_HOST='${newMaster.config.ip ?? newMaster.config.hostname}', MASTER_PORT=${newMaster.config.port}, MASTER_LOG_FILE='${newPos.file}', MASTER_LOG_POS=${newPos.pos}, MASTER_USER='${repl}', MASTER_PASSWORD='xxx';`;
+    // Address the new master the way the replicas addressed the dead one (MHA's
+    // use_ip_for_change_master): by `ip` only when they used the configured ip. With a
+    // proxy or NAT between the manager and the servers, `ip` is the manager's route and
+    // `hostname` the replicas'.
+    const dm = opts.deadMaster;
+    const useIp = dm.ip !== undefined && dm.ip !== dm.hostname && replicas.some((r) => r.replica!.masterHost === dm.ip);
+    const newMasterHost = useIp ? (newMaster.config.ip ?? newMaster.config.hostname) : newMaster.config.hostname;
+    const changeMaster = `CHANGE MASTER TO MASTER_HOST='${newMasterHost}', MASTER_PORT=${newMaster.config.port}, MASTER_LOG_FILE='${newPos.file}', MASTER_LOG_POS=${newPos.pos}, MASTER_USER='${repl}', MASTER_PASSWORD='xxx';`;
     report.changeMasterStatement = changeMaster;
     log.info(` All other slaves should start replication from here. Statement should be: ${changeMaster}`);
     if (config.app.masterIpFailoverScript) {
@@ -388,28 +407,35 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     log.info('* Phase 4.1: Starting Parallel Slave Diff Log Generation Phase..');
     log.info('* Phase 4.2: Starting Parallel Slave Log Apply Phase..');
     const rest = replicas.filter((r) => r !== newMaster);
+    const recoveries = rest.map((r): Promise<ServerOutcome> => {
+      if ((r as ServerState & { lackRelayLog?: boolean }).lackRelayLog) {
+        return Promise.resolve({
+          server: r.name,
+          role: 'replica',
+          status: 'failed',
+          message: 'ERROR: the latest slave lacks the relay logs this slave needs; could not recover.',
+        });
+      }
+      return recoverServer(
+        opts,
+        r,
+        latest.includes(r) ? undefined : { state: base, relay: baseRelay },
+        masterBinlogs,
+        workdir,
+        stamp,
+        'replica',
+      );
+    });
+    const allRecovered = Promise.allSettled(recoveries);
     const outcomes = await Promise.all(
-      rest.map(async (r): Promise<ServerOutcome> => {
-        if ((r as ServerState & { lackRelayLog?: boolean }).lackRelayLog) {
-          return {
-            server: r.name,
-            role: 'replica',
-            status: 'failed',
-            message: 'ERROR: the latest slave lacks the relay logs this slave needs; could not recover.',
-          };
-        }
-        const out = await recoverServer(
-          opts,
-          r,
-          latest.includes(r) ? undefined : { state: base, relay: baseRelay },
-          masterBinlogs,
-          workdir,
-          stamp,
-          'replica',
-        );
+      rest.map(async (r, i): Promise<ServerOutcome> => {
+        const out = await recoveries[i];
         if (out.status !== 'ok' || opts.skipChangeMaster) return out;
+        // The others are recovered from the latest slave's relay logs, and CHANGE MASTER /
+        // RESET SLAVE delete a replica's relay logs: repoint it only once they are done.
+        if (r === base) await allRecovered;
         try {
-          await repoint(r, newMaster, newPos, repl);
+          await repoint(r, newMaster, newMasterHost, newPos, repl);
           out.message = `OK: Applying all logs succeeded. Slave started, replicating from ${newMaster.name}`;
         } catch (err) {
           out.status = 'failed';
@@ -443,12 +469,23 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     await guard.clear();
     await guard.markComplete();
   } catch (err) {
+    const stoppedIn = phaseName;
     phase('');
     const msg = (err as Error).message;
     log.error(msg);
     report.error = msg;
+    report.stoppedIn = stoppedIn || undefined;
     report.lines.push("Got Error so couldn't continue failover from here.", msg);
-    if (!fenced) await guard.clear().catch(() => {});
+    if (stoppedIn) report.lines.push(`Stopped in ${stoppedIn}.`);
+    if (recoveredNewMaster) {
+      const note = `The new master ${recoveredNewMaster} was recovered (all logs applied, replication stopped) but is still read_only; no other slave was changed. Fix the cause, then open it or re-run the failover with --ignore_last_failover.`;
+      log.error(note);
+      report.lines.push(note);
+    }
+    // A failover refused or stopped in Phase 1 touched nothing: the flag files stay as they
+    // were (a refusal must keep refusing). From Phase 2 on, the error flag blocks the next
+    // automatic failover until an operator has looked.
+    if (errorMarked) log.error(`Failover error flag file ${guard.errorFile} was created.`);
     report.exitCode = 1;
     report.status = 'failed';
   } finally {
@@ -694,6 +731,7 @@ async function recoverServer(
 async function repoint(
   r: ServerState,
   newMaster: ServerState,
+  newMasterHost: string,
   pos: { file: string; pos: number },
   replUser: string,
 ): Promise<void> {
@@ -705,14 +743,7 @@ async function repoint(
   const gtidClause = c.version.flavor === 'mariadb' ? ', MASTER_USE_GTID=no' : '';
   await c.query(
     `CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_LOG_FILE=?, MASTER_LOG_POS=?${gtidClause}`,
-    [
-      newMaster.config.ip ?? newMaster.config.hostname,
-      newMaster.config.port,
-      replUser,
-      replPassword,
-      pos.file,
-      pos.pos,
-    ],
+    [newMasterHost, newMaster.config.port, replUser, replPassword, pos.file, pos.pos],
   );
   if (relayLogPurgeWasOff) await c.query('SET GLOBAL relay_log_purge=0');
   await c.query(c.dialect.startReplica);

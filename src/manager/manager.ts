@@ -56,6 +56,10 @@ export function findMaster(config: Config, states: ServerState[]): ServerConfig 
 export async function runManager(opts: ManagerOptions): Promise<number> {
   let config = loadConfig({ appFile: opts.confFile, globalFile: opts.globalConf });
   const log = new ManagerLog(config.app.managerLog, config.app.logLevel === 'debug' ? 'debug' : 'info', opts.echo);
+  for (const s of config.servers) {
+    log.addSecret(s.password.reveal());
+    log.addSecret(s.replPassword?.reveal());
+  }
   for (const w of config.warnings) log.warning(w.message);
   await fsp.mkdir(config.app.managerWorkdir, { recursive: true });
   const status = new StatusFile(config.app.managerWorkdir, config.app.name);

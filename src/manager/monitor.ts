@@ -62,11 +62,13 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
   }
   log.info(`Starting ping health check on ${name}..`);
   let conn: ServerConnection | undefined;
+  /** Our last session on the master: after a partition it may still hold the monitor lock. */
+  let lastSessionId: number | undefined;
   let failures = 0;
   let firstFailureAt: Date | undefined;
   let announced = false;
   try {
-    for (let iteration = 0; !signal?.aborted; iteration++) {
+    while (!signal?.aborted) {
       const t0 = Date.now();
       let failed: string | undefined;
       try {
@@ -75,12 +77,11 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
             connectTimeoutMs: Math.max(interval, 1000),
             queryTimeoutMs: Math.max(interval, 1000),
           });
-          const got = await conn.one<{ l: unknown }>('SELECT GET_LOCK(?, 0) AS l', [MONITOR_LOCK]);
-          if (Number(got?.l) !== 1) {
-            throw new MonitorError(
-              "Target master's advisory lock is already held by someone. Please check whether you monitor the same master from multiple monitoring processes.",
-            );
-          }
+          // A session of ours cut off by the network lingers on the master until its
+          // wait_timeout: keep that short (the ping keeps the live one busy).
+          await conn.query(`SET SESSION wait_timeout=${Math.max(4 * config.app.pingInterval, 10)}`);
+          await takeMonitorLock(conn, lastSessionId, log);
+          lastSessionId = conn.conn.threadId ?? undefined;
           if (!announced || failures > 0)
             log.info(`Ping(${config.app.pingType}) succeeded, waiting until MySQL doesn't respond..`);
           announced = true;
@@ -114,6 +115,7 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
             log.warning('Master is not reachable from health checker!');
             log.warning(`Master ${name} is not reachable!`);
             log.warning(verdict.sshReachable ? 'SSH is reachable.' : 'SSH is NOT reachable.');
+            for (const e of verdict.evidence) log.info(`  ${e}`);
             await status.set('PING_FAILED', master.hostname);
             return {
               sshReachable: verdict.sshReachable,
@@ -125,6 +127,7 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
           log.warning(
             `Master ${name} is unreachable from here but alive: ${verdict.evidence.join('; ')}. Not failing over; checking again.`,
           );
+          await status.set('RETRYING_MONITOR', master.hostname);
           failures = 0;
         }
       }
@@ -138,6 +141,36 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
 }
 
 export class MonitorError extends Error {}
+
+/**
+ * GET_LOCK(MHA_Master_High_Availability_Monitor) so a second manager on the same master
+ * is refused. When the holder is our own previous session — cut off by a partition that
+ * has healed, its close lost on the way — that session is killed and the lock taken,
+ * instead of mistaking ourselves for another manager (MHA manager#139's cousin).
+ */
+async function takeMonitorLock(conn: ServerConnection, lastSessionId: number | undefined, log: ManagerLog) {
+  const held =
+    "Target master's advisory lock is already held by someone. Please check whether you monitor the same master from multiple monitoring processes.";
+  const got = await conn.one<{ l: unknown }>('SELECT GET_LOCK(?, 0) AS l', [MONITOR_LOCK]);
+  if (Number(got?.l) === 1) return;
+  const holder = await conn.one<{ h: unknown }>('SELECT IS_USED_LOCK(?) AS h', [MONITOR_LOCK]);
+  if (holder?.h === null || holder?.h === undefined) {
+    // Released between the two statements: try once more, briefly.
+    const again = await conn.query<{ l: unknown }>('SELECT GET_LOCK(?, 2) AS l', [MONITOR_LOCK], 5000);
+    if (Number(again[0]?.l) === 1) return;
+    throw new MonitorError(held);
+  }
+  if (lastSessionId === undefined || Number(holder.h) !== lastSessionId) throw new MonitorError(held);
+  log.warning(
+    `The monitor lock is still held by this monitor's previous session ${lastSessionId}, cut off from us. Killing that session.`,
+  );
+  await conn.query(`KILL CONNECTION ${lastSessionId}`).catch((e: Error) => {
+    log.warning(`Killing session ${lastSessionId} failed: ${e.message}. Waiting for its wait_timeout.`);
+  });
+  const wait = 30;
+  const got2 = await conn.query<{ l: unknown }>('SELECT GET_LOCK(?, ?) AS l', [MONITOR_LOCK, wait], wait * 1000 + 5000);
+  if (Number(got2[0]?.l) !== 1) throw new MonitorError(held);
+}
 
 async function ping(conn: ServerConnection, type: 'SELECT' | 'CONNECT' | 'INSERT'): Promise<void> {
   if (type === 'INSERT') {
@@ -176,6 +209,9 @@ async function confirmMasterDeath(
     if (r.replica.ioRunning && r.replica.lastIoErrno === 0) {
       alive++;
       evidence.push(`${r.name}: I/O thread still connected to the master`);
+    } else if (r.replica.ioState === 'No' && r.replica.lastIoErrno === 0) {
+      // Stopped by someone (STOP SLAVE), not by the master going away: it knows nothing.
+      evidence.push(`${r.name}: I/O thread stopped (no vote)`);
     } else {
       dead++;
       evidence.push(`${r.name}: I/O thread lost the master (errno ${r.replica.lastIoErrno})`);

@@ -12,6 +12,8 @@ export interface ReplicaStatus {
   masterHost: string;
   masterPort: number;
   ioRunning: boolean;
+  /** Slave_IO_Running as the server says it: Yes, No, Connecting, Preparing. */
+  ioState: string;
   sqlRunning: boolean;
   lastSqlErrno: number;
   lastSqlError: string;
@@ -58,6 +60,7 @@ function readReplicaStatus(row: Record<string, unknown>): ReplicaStatus {
     masterHost: String(row.Master_Host ?? row.Source_Host ?? ''),
     masterPort: Number(row.Master_Port ?? row.Source_Port ?? 0),
     ioRunning: yes(row.Slave_IO_Running ?? row.Replica_IO_Running),
+    ioState: String(row.Slave_IO_Running ?? row.Replica_IO_Running ?? ''),
     sqlRunning: yes(row.Slave_SQL_Running ?? row.Replica_SQL_Running),
     lastSqlErrno: Number(row.Last_SQL_Errno ?? 0),
     lastSqlError: String(row.Last_SQL_Error ?? ''),

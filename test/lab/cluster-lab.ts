@@ -28,6 +28,10 @@ export interface ClusterOptions {
   /** Extra lines for [server default] and per server (index 0 = master). */
   serverDefault?: string[];
   perServer?: string[][];
+  /** Root password on every server (and `password=` in app1.cnf). Default empty. */
+  rootPassword?: string;
+  /** Indexes of hosts (0 = master) whose address gets no sshd: SSH to them is refused, as with a stopped sshd. */
+  noSshd?: number[];
   keep?: boolean;
 }
 
@@ -50,9 +54,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterLa
     [lab, sshd] = await Promise.all([
       startLab(
         hosts.map((host, i) => ({ ...common, name: `db${i + 1}`, host, serverId: i + 1 })),
-        { baseDir: join(dir, 'servers'), keep: opts.keep },
+        {
+          baseDir: join(dir, 'servers'),
+          keep: opts.keep,
+          ...(opts.rootPassword !== undefined ? { rootPassword: opts.rootPassword } : {}),
+        },
       ),
-      startSshd({ addresses: hosts, port: 22 }),
+      startSshd({ addresses: hosts.filter((_, i) => !opts.noSshd?.includes(i)), port: 22 }),
     ]);
     for (let i = 1; i < n; i++) {
       await lab.setupReplication(`db1`, `db${i + 1}`);
@@ -64,7 +72,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterLa
       '# Written by the test cluster lab; an ordinary MHA app1.cnf.',
       '[server default]',
       'user=root',
-      'password=',
+      `password=${opts.rootPassword ?? ''}`,
       `repl_user=${lab.replicationUser.user}`,
       `repl_password=${lab.replicationUser.password}`,
       'ssh_user=root',
