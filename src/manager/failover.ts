@@ -493,7 +493,22 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     await closeAll(servers);
     report.finishedAt = new Date().toISOString();
   }
-  writeFailoverReport(log, report);
+  const subject = writeFailoverReport(log, report);
+  if (config.app.reportScript) {
+    // MHA's report_script contract; its exit code is only logged.
+    const r = await runHook(log, config.app.reportScript, {
+      orig_master_host: opts.deadMaster.hostname,
+      new_master_host: report.newMaster ? report.newMaster.replace(/\(.*$/, '') : undefined,
+      new_slave_hosts: report.servers
+        .filter((s) => s.role === 'replica' && s.status === 'ok')
+        .map((s) => s.server.replace(/\(.*$/, ''))
+        .join(','),
+      conf: config.app.confFile,
+      subject,
+      body: report.lines.join('\n'),
+    }).catch((e: Error) => ({ code: -1, output: e.message }));
+    if (r.code !== 0) log.warning(`report_script exited with ${r.code}.`);
+  }
   await fsp
     .writeFile(join(workdir, `${app}.failover.report.json`), `${JSON.stringify(report, null, 2)}\n`)
     .catch(() => {});
@@ -757,11 +772,12 @@ async function repoint(
   throw new Error('replication threads did not start within 10 s');
 }
 
-function writeFailoverReport(log: ManagerLog, report: FailoverReport): void {
+function writeFailoverReport(log: ManagerLog, report: FailoverReport): string {
   const subject = `${report.app}: MySQL Master failover ${report.deadMaster}${report.newMaster ? ` to ${report.newMaster}` : ''} ${report.status === 'failed' ? 'failed' : 'succeeded'}`;
   log.raw(`\n----- Failover Report -----\n\n${subject}\n\n${report.lines.join('\n')}\n`);
   const total = report.phases.reduce((a, p) => a + p.ms, 0);
   log.info(
     `Failover phases: ${report.phases.map((p) => `${p.phase.replace(/^Phase /, '')} ${p.ms} ms`).join('; ')}; total ${total} ms.`,
   );
+  return subject;
 }

@@ -109,9 +109,13 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
         log.warning(`Got error on MySQL ping: ${failed}`);
         log.warning(`Connection failed ${failures} time(s)..`);
         await status.set('PING_FAILING', master.hostname);
-        if (failures >= threshold) {
+        // From the second failure on, ask the replicas: when they lost the master too (and
+        // nobody sees it alive), that is independent evidence and waiting for MHA's four
+        // failures only delays the failover. Without any vote, wait for the threshold.
+        const early = failures >= Math.min(2, threshold) && failures < threshold;
+        if (early || failures >= threshold) {
           const verdict = await confirmMasterDeath(opts);
-          if (verdict.dead) {
+          if (verdict.dead && (!early || verdict.deadVotes > 0)) {
             log.warning('Master is not reachable from health checker!');
             log.warning(`Master ${name} is not reachable!`);
             log.warning(verdict.sshReachable ? 'SSH is reachable.' : 'SSH is NOT reachable.');
@@ -124,11 +128,15 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
               evidence: verdict.evidence,
             };
           }
-          log.warning(
-            `Master ${name} is unreachable from here but alive: ${verdict.evidence.join('; ')}. Not failing over; checking again.`,
-          );
-          await status.set('RETRYING_MONITOR', master.hostname);
-          failures = 0;
+          if (verdict.dead || (early && verdict.aliveVotes === 0)) {
+            // Not decided yet: keep pinging.
+          } else {
+            log.warning(
+              `Master ${name} is unreachable from here but alive: ${verdict.evidence.join('; ')}. Not failing over; checking again.`,
+            );
+            await status.set('RETRYING_MONITOR', master.hostname);
+            failures = 0;
+          }
         }
       }
       const spent = Date.now() - t0;
@@ -193,7 +201,7 @@ async function ping(conn: ServerConnection, type: 'SELECT' | 'CONNECT' | 'INSERT
  */
 async function confirmMasterDeath(
   opts: MonitorOptions,
-): Promise<{ dead: boolean; sshReachable: boolean; evidence: string[] }> {
+): Promise<{ dead: boolean; deadVotes: number; aliveVotes: number; sshReachable: boolean; evidence: string[] }> {
   const { config, master, log } = opts;
   const evidence: string[] = [];
   let dead = 0;
@@ -247,7 +255,7 @@ async function confirmMasterDeath(
   }
   const voted = dead + alive;
   const isDead = alive === 0 && (voted === 0 || dead * 2 > voted);
-  return { dead: isDead, sshReachable, evidence };
+  return { dead: isDead, deadVotes: dead, aliveVotes: alive, sshReachable, evidence };
 }
 
 async function runSecondaryCheck(script: string, master: ServerConfig, config: Config): Promise<number> {

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FailoverReport } from '../../src/manager/failover.js';
 import { FailoverGuard } from '../../src/manager/failover-guard.js';
@@ -33,8 +35,17 @@ async function idsOn(c: ClusterLab, db: string): Promise<Set<number>> {
 describe.skipIf(!mariadbAvailable() || !sshdAvailable())(
   'dead-master failover on real MariaDB servers and sshd',
   () => {
-    it('master killed under load while the candidate lags: the manager fails over by itself; survivors identical, no acknowledged commit lost, one writable server', { timeout: 240_000 }, async () => {
-      cluster = await startCluster({ perServer: [[], ['candidate_master=1'], []], keep: !!process.env.KEEP_LAB });
+    it('master killed under load while the candidate lags: the manager fails over by itself; survivors identical, no acknowledged commit lost, one writable server', {
+      timeout: 240_000,
+    }, async () => {
+      const reportDir = mkdtempSync(join(tmpdir(), 'mha-report-'));
+      const reportScript = join(reportDir, 'report.sh');
+      writeFileSync(reportScript, `#!/bin/sh\nprintf '%s\\n' "$@" > ${reportDir}/called\n`, { mode: 0o755 });
+      cluster = await startCluster({
+        perServer: [[], ['candidate_master=1'], []],
+        serverDefault: [`report_script=${reportScript}`],
+        keep: !!process.env.KEEP_LAB,
+      });
       const c = cluster;
       for (const s of LOAD_DDL) await c.lab.query('db1', s);
       const load = new LoadGenerator({ host: c.hosts[0], port: 3306, connections: 3, rowsPerTransaction: 3 });
@@ -100,6 +111,14 @@ describe.skipIf(!mariadbAvailable() || !sshdAvailable())(
       // The dead master's binlog was saved over SSH; the last failover is remembered.
       // The dead master's host was reachable over SSH, so its binlog was read (it may hold nothing new).
       expect(JSON.stringify(report.savedMasterBinlog)).toMatch(/"bytes"|no events after the latest replica position/);
+      // report_script ran with MHA's arguments.
+      const called = readFileSync(join(reportDir, 'called'), 'utf8');
+      expect(called).toContain('--orig_master_host=127.0.0.11');
+      expect(called).toContain('--new_master_host=127.0.0.12');
+      expect(called).toContain(
+        '--subject=app1: MySQL Master failover 127.0.0.11(127.0.0.11:3306) to 127.0.0.12(127.0.0.12:3306) succeeded',
+      );
+      rmSync(reportDir, { recursive: true, force: true });
       const guard = new FailoverGuard(c.workdir, 'app1');
       expect(await guard.refusal({ ignoreLastFailover: false, lastFailoverMinute: 480 })).toMatch(
         /too early to do failover again/,
