@@ -5,6 +5,7 @@ import { defineInspectCommand } from './binlog-inspect.js';
 import { defineSqlCommand } from './binlog-sql.js';
 import { defineStatsCommand } from './binlog-stats.js';
 import { CliError, ExitCode } from './exit-codes.js';
+import { registerManagerToolCommands } from './manager-tools/index.js';
 import { registerNodeToolCommands } from './node-tools/index.js';
 
 const EXIT_CODES_HELP = `
@@ -40,6 +41,9 @@ export function buildProgram(): Command {
 
   // MHA node tools under their modern names (src/cli/node-tools/): binlog save, binlog apply, relay purge.
   registerNodeToolCommands(program, binlog);
+
+  // MHA manager tools under their modern names (src/cli/manager-tools/): check-ssh, check-repl, status, stop, conf-host.
+  registerManagerToolCommands(program);
 
   return program;
 }

@@ -67,6 +67,8 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
   let failures = 0;
   let firstFailureAt: Date | undefined;
   let announced = false;
+  /** The previous ping failed (failures may have been reset by a confirmation since). */
+  let lastFailed = false;
   try {
     while (!signal?.aborted) {
       const t0 = Date.now();
@@ -82,7 +84,7 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
           await conn.query(`SET SESSION wait_timeout=${Math.max(4 * config.app.pingInterval, 10)}`);
           await takeMonitorLock(conn, lastSessionId, log);
           lastSessionId = conn.conn.threadId ?? undefined;
-          if (!announced || failures > 0)
+          if (!announced || lastFailed)
             log.info(`Ping(${config.app.pingType}) succeeded, waiting until MySQL doesn't respond..`);
           announced = true;
         }
@@ -101,10 +103,12 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
       if (!failed) {
         if (failures > 0) log.info(`Ping(${config.app.pingType}) succeeded again after ${failures} failure(s).`);
         failures = 0;
+        lastFailed = false;
         firstFailureAt = undefined;
         await status.set('PING_OK', master.hostname);
       } else {
         failures++;
+        lastFailed = true;
         firstFailureAt ??= new Date(t0);
         log.warning(`Got error on MySQL ping: ${failed}`);
         log.warning(`Connection failed ${failures} time(s)..`);
