@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { MariadbGtidList } from '@mha-ts/native-free-parsers';
+import { MariadbGtidList, MysqlGtidSet } from '@mha-ts/native-free-parsers';
 import { concatenatePieces } from '../engine/concatenate.js';
 import { compareLogFileNames, logFilesOf, parseIndexFile, parseLogFileName } from '../engine/log-files.js';
 import { binlogTail } from '../engine/log-sources.js';
@@ -8,18 +8,36 @@ import { applyRecoveryPlan, type RecoveryResult } from '../engine/recover.js';
 import { type DeadMasterBinlogs, planRecovery, type RelayLogSet } from '../engine/recovery-plan.js';
 import { findRelayLogPosition } from '../engine/relay-position-finder.js';
 import { FAILOVER_LOCK } from '../engine/relay-purge.js';
+import { type ChangeSourceSpec, changeSourceStatement } from '../mysql/replication-sql.js';
 import type { FileAccess } from '../remote/file-access.js';
 import { LocalFileAccess } from '../remote/file-access.js';
 import type { Config, ServerConfig } from './config/index.js';
 import { FailoverGuard } from './failover-guard.js';
+import {
+  type ErrantFinding,
+  type ErrantPolicy,
+  findErrantTransactions,
+  GtidDivergence,
+  type GtidReplication,
+  gtidReplicationOf,
+  mariadbStream,
+  mariadbUseGtid,
+  orderByGtid,
+  receivedText,
+  replicatesByGtid,
+  waitGtidsExecuted,
+} from './gtid.js';
 import { runHook } from './hooks.js';
 import type { ManagerLog } from './log.js';
 import {
   addressOf,
+  changeMasterAndStart,
   closeAll,
   compareMasterPositions,
   executedGtids,
   inspectServer,
+  readMariadbGtids,
+  readMysqlGtids,
   refreshReplica,
   replicatesFrom,
   type ServerState,
@@ -43,6 +61,14 @@ export interface FailoverOptions {
   skipDisableReadOnly?: boolean;
   /** Bound on waiting for a replica's SQL thread to apply its relay logs. */
   relayApplyTimeoutMs?: number;
+  /**
+   * GTID topologies: what to do when a replica has errant transactions (GTIDs its master
+   * never had). `refuse` (default): stop before anything is changed. `exclude`: never promote
+   * or repoint such a replica (it needs rebuilding; exit 10). `ignore`: proceed as MHA does.
+   */
+  errantTransactions?: ErrantPolicy;
+  /** Bound on every GTID wait (MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET), seconds. Default 60. */
+  gtidWaitTimeoutSec?: number;
   /** How the monitor found the master dead (for the report). */
   detection?: { firstFailureAt: Date; detectedAt: Date; evidence: string[] };
 }
@@ -71,6 +97,12 @@ export interface FailoverReport {
   finishedAt: string;
   phases: PhaseTiming[];
   latestPosition?: { file: string; pos: number };
+  /** 'mariadb' / 'mysql' when every replica replicated by GTID (and still does afterwards). */
+  gtidMode?: GtidReplication;
+  /** GTID position of the most advanced replica (GTID mode). */
+  latestGtid?: string;
+  /** Replicas found holding GTIDs their master never had, and what was done about it. */
+  errantTransactions?: Array<ErrantFinding & { action: 'refused' | 'excluded' | 'ignored' }>;
   /** Every alive replica's positions (of the dead master's binlog) when Phase 3.1 read them. */
   replicaPositions?: Record<string, { read: { file: string; pos: number }; exec: { file: string; pos: number } }>;
   savedMasterBinlog?: { file: string; bytes: number } | { skipped: string };
@@ -172,7 +204,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
       if (!d.config.ignoreFail)
         throw new FailoverAbort(`Server ${d.name} is dead, but must be alive! Check server settings.`);
     }
-    const replicas = alive.filter((s) => {
+    let replicas = alive.filter((s) => {
       if (!s.replica) return false;
       if (!replicatesFrom(s, opts.deadMaster)) {
         if (s.config.ignoreFail) return false;
@@ -186,6 +218,41 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     for (const r of replicas) {
       if (!r.replica!.sqlRunning && r.replica!.lastSqlErrno !== 0 && !r.config.ignoreFail) {
         throw new FailoverAbort(`Replication on ${r.name} fails! Check server settings. (${r.replica!.lastSqlError})`);
+      }
+    }
+    const { mode: gtidMode, fileBased } = gtidReplicationOf(replicas);
+    report.gtidMode = gtidMode;
+    if (gtidMode === 'none' && replicas.some(replicatesByGtid)) {
+      log.warning(
+        `Not every slave replicates by GTID (${fileBased.map((r) => r.name).join(', ')} use file/position): failing over by file/position; the GTID slaves are switched to file/position replication.`,
+      );
+    }
+    log.info(`GTID failover mode = ${gtidMode === 'none' ? 0 : 1}${gtidMode === 'none' ? '' : ` (${gtidMode})`}`);
+    const excluded: ServerState[] = [];
+    if (gtidMode !== 'none') {
+      const policy = opts.errantTransactions ?? 'refuse';
+      const findings = findErrantTransactions(replicas, [], gtidMode);
+      const action = policy === 'refuse' ? 'refused' : policy === 'exclude' ? 'excluded' : 'ignored';
+      report.errantTransactions = findings.map((f) => ({ ...f, action }));
+      for (const f of findings) {
+        const line = `Errant transactions on ${f.server}: ${f.gtids} (GTIDs its master never had: written on the replica itself).`;
+        if (policy === 'ignore') log.warning(`${line} Ignored (--errant_transactions=ignore).`);
+        else log.error(line);
+        report.lines.push(line);
+      }
+      if (findings.length > 0 && policy === 'refuse') {
+        throw new FailoverAbort(
+          `Errant transactions found on ${findings.map((f) => f.server).join(', ')}; refusing to fail over (--errant_transactions=refuse). Nothing was changed. Remove them (MariaDB: inspect the binlog, then rebuild the replica or re-apply those transactions on every server; MySQL: inject empty transactions for them on the other servers) or re-run with --errant_transactions=exclude (never promote or repoint those replicas) or =ignore.`,
+        );
+      }
+      if (policy === 'exclude') {
+        for (const f of findings) {
+          const r = replicas.find((x) => x.name === f.server)!;
+          excluded.push(r);
+          log.warning(`${r.name} is excluded from the failover: it is neither promoted nor repointed.`);
+        }
+        replicas = replicas.filter((r) => !excluded.includes(r));
+        if (replicas.length === 0) throw new FailoverAbort('Every alive slave has errant transactions.');
       }
     }
     const refusal = await guard.refusal({
@@ -203,7 +270,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
       if (!r.replica!.sqlRunning) await r.conn!.query(r.conn!.dialect.startReplica.replace(/$/, ' SQL_THREAD'));
     }
     log.info(`Alive Slaves: ${replicas.map((r) => r.name).join(', ')}`);
-    log.info('Starting Non-GTID based failover.');
+    log.info(gtidMode === 'none' ? 'Starting Non-GTID based failover.' : 'Starting GTID based failover.');
     log.info('** Phase 1: Configuration Check Phase completed.');
 
     // ---- Phase 2: fence the dead master ----------------------------------------------
@@ -278,12 +345,33 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     phase('Phase 3: Master Recovery Phase');
     phase('Phase 3.1: Getting Latest Slaves Phase');
     for (const r of replicas) await refreshReplica(r);
-    const sorted = [...replicas].sort((a, b) =>
+    let sorted = [...replicas].sort((a, b) =>
       compareMasterPositions(b.replica!.positions.read, a.replica!.positions.read),
     );
-    const latestPos = sorted[0].replica!.positions.read;
+    let latest = sorted.filter(
+      (r) => compareMasterPositions(r.replica!.positions.read, sorted[0].replica!.positions.read) === 0,
+    );
+    if (gtidMode !== 'none') {
+      // GTID topologies: the most advanced replica is the one whose received GTIDs contain
+      // everybody else's (per domain for MariaDB, as sets for MySQL).
+      for (const r of replicas) await (gtidMode === 'mariadb' ? readMariadbGtids(r) : readMysqlGtids(r));
+      try {
+        ({ sorted, latest } = orderByGtid(replicas, gtidMode));
+      } catch (err) {
+        if (err instanceof GtidDivergence) throw new FailoverAbort(err.message);
+        throw err;
+      }
+      report.latestGtid = receivedText(latest[0], gtidMode);
+      log.info(`The latest GTID position on all slaves is ${report.latestGtid}`);
+      for (const r of replicas) log.info(`  ${r.name}: received ${receivedText(r, gtidMode) || '(nothing)'}`);
+    }
+    const latestPos = latest[0].replica!.positions.read;
     const oldestPos = sorted.at(-1)!.replica!.positions.read;
-    const latest = sorted.filter((r) => compareMasterPositions(r.replica!.positions.read, latestPos) === 0);
+    if (sorted.some((r) => compareMasterPositions(r.replica!.positions.read, latestPos) > 0)) {
+      log.warning(
+        `The latest slave by GTID ${latest[0].name} is not the latest by binlog file/position (${latestPos.file}:${latestPos.pos}).`,
+      );
+    }
     report.latestPosition = latestPos;
     report.replicaPositions = Object.fromEntries(
       replicas.map((r) => [r.name, { read: r.replica!.positions.read, exec: r.replica!.positions.exec }]),
@@ -308,31 +396,67 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     } else {
       masterBinlogs = await saveDeadMasterBinlog(opts, masterAccess, latestPos, workdir, stamp, report);
     }
+    // [binlogN] servers keep copies of the master's binlog (mysqlbinlog --read-from-remote-server,
+    // a binlog router): when the master's own could not be read, the longest tail among them.
+    const noEvents = JSON.stringify(report.savedMasterBinlog ?? '').includes('no events after');
+    if (!masterBinlogs && !noEvents && !opts.skipSaveMasterBinlog && config.binlogServers.length > 0) {
+      let best: { binlogs: DeadMasterBinlogs; saved: FailoverReport['savedMasterBinlog'] } | undefined;
+      const before = report.savedMasterBinlog;
+      for (const b of config.binlogServers) {
+        log.info(`Saving the dead master's binlog from the binlog server ${b.hostname}..`);
+        const got = await saveDeadMasterBinlog(
+          opts,
+          // accessFor only reads the SSH settings, which binlog server blocks have too.
+          opts.accessFor(b as unknown as ServerConfig),
+          latestPos,
+          workdir,
+          stamp,
+          report,
+          { hostname: b.hostname, port: b.port, dirs: b.masterBinlogDirs },
+        ).catch((e: Error) => {
+          log.warning(`Binlog server ${b.hostname}: ${e.message}`);
+          return undefined;
+        });
+        const saved = report.savedMasterBinlog;
+        if (got && saved && 'bytes' in saved && (!best || (best.saved as { bytes: number }).bytes < saved.bytes)) {
+          best = { binlogs: got, saved };
+        }
+      }
+      masterBinlogs = best?.binlogs;
+      report.savedMasterBinlog = best?.saved ?? before;
+      if (best)
+        report.lines.push(`Saved the dead master's binlog tail from a binlog server (${JSON.stringify(best.saved)}).`);
+    }
 
     // ---- Phase 3.3: new master --------------------------------------------------------
     phase('Phase 3.3: Determining New Master Phase');
     const base = latest[0];
-    const baseRelay = await relayLogSetOf(opts, base);
-    // The latest replica's relay logs must reach back to every other replica's position.
-    for (const r of replicas) {
-      if (latest.includes(r)) continue;
-      const found = await findRelayLogPosition({
-        access: baseRelay.access,
-        relayDir: baseRelay.dir,
-        relayFiles: baseRelay.files,
-        target: r.replica!.positions.read,
-        latest: latestPos,
-      });
-      if (found.status === 'not-found') {
-        log.warning(
-          `${r.name}: the latest slave ${base.name} does not have its relay logs (${found.reason}); it cannot be recovered and cannot be the new master.`,
-        );
-        (r as ServerState & { lackRelayLog?: boolean }).lackRelayLog = true;
+    // MySQL GTID failover works like MHA's: the new master catches up by auto-position
+    // replication from the latest slave, the others by auto-position from the new master —
+    // no relay logs, no SSH to the slaves. Every other mode recovers from relay logs.
+    const baseRelay = gtidMode === 'mysql' ? undefined : await relayLogSetOf(opts, base);
+    if (baseRelay) {
+      // The latest replica's relay logs must reach back to every other replica's position.
+      for (const r of replicas) {
+        if (latest.includes(r)) continue;
+        const found = await findRelayLogPosition({
+          access: baseRelay.access,
+          relayDir: baseRelay.dir,
+          relayFiles: baseRelay.files,
+          target: r.replica!.positions.read,
+          latest: latestPos,
+        });
+        if (found.status === 'not-found') {
+          log.warning(
+            `${r.name}: the latest slave ${base.name} does not have its relay logs (${found.reason}); it cannot be recovered and cannot be the new master.`,
+          );
+          (r as ServerState & { lackRelayLog?: boolean }).lackRelayLog = true;
+        }
       }
+      log.info(`${base.name} has all relay logs for recovery.`);
+      report.lines.push(`The latest slave ${base.name} has all relay logs for recovery.`);
     }
-    log.info(`${base.name} has all relay logs for recovery.`);
-    report.lines.push(`The latest slave ${base.name} has all relay logs for recovery.`);
-    const newMaster = selectNewMaster(opts, replicas, latest, latestPos);
+    const newMaster = selectNewMaster(opts, replicas, latest, latestPos, gtidMode);
     log.info(`New master is ${newMaster.name}`);
     report.lines.push(`Selected ${newMaster.name} as a new master.`);
     report.newMaster = newMaster.name;
@@ -344,27 +468,38 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     );
 
     // ---- Phase 3.4/3.5: bring the new master level ------------------------------------
-    phase('Phase 3.4: New Master Diff Log Generation Phase');
-    log.info('*NOTICE: If any error happens from this phase, manual recovery is needed.');
-    phase('Phase 3.5: Master Log Apply Phase');
-    const nmOutcome = await recoverServer(
-      opts,
-      newMaster,
-      latest.includes(newMaster) ? undefined : { state: base, relay: baseRelay },
-      masterBinlogs,
-      workdir,
-      stamp,
-      'new master',
-    );
+    const gtidWaitSec = opts.gtidWaitTimeoutSec ?? 60;
+    let nmOutcome: ServerOutcome;
+    if (gtidMode === 'mysql') {
+      phase('Phase 3.3: New Master Recovery Phase');
+      log.info('*NOTICE: If any error happens from this phase, manual recovery is needed.');
+      nmOutcome = await recoverByGtidReplication(opts, newMaster, base, masterBinlogs, workdir, stamp, gtidWaitSec);
+    } else {
+      phase('Phase 3.4: New Master Diff Log Generation Phase');
+      log.info('*NOTICE: If any error happens from this phase, manual recovery is needed.');
+      phase('Phase 3.5: Master Log Apply Phase');
+      nmOutcome = await recoverServer(
+        opts,
+        newMaster,
+        latest.includes(newMaster) ? undefined : { state: base, relay: baseRelay! },
+        masterBinlogs,
+        workdir,
+        stamp,
+        'new master',
+      );
+    }
     report.servers.push(nmOutcome);
     if (nmOutcome.status !== 'ok')
       throw new FailoverAbort(`Recovering the new master ${newMaster.name} failed: ${nmOutcome.message}`);
     recoveredNewMaster = newMaster.name;
-    const ms = await newMaster.conn!.one(newMaster.conn!.dialect.showBinaryLogStatus);
+    const nmConn = newMaster.conn!;
+    const ms = await nmConn.one(nmConn.dialect.showBinaryLogStatus);
     if (!ms) throw new FailoverAbort(`${newMaster.name}: SHOW MASTER STATUS returned nothing (log_bin off?)`);
     const newPos = { file: String(ms.File), pos: Number(ms.Position) };
-    const [g] = await newMaster.conn!.query('SELECT @@gtid_binlog_pos AS g').catch(() => [{ g: undefined }]);
-    report.newMasterPosition = { ...newPos, gtid: g?.g ? String(g.g) : undefined };
+    if (nmConn.dialect.gtidKind === 'mariadb') await readMariadbGtids(newMaster);
+    else if (nmConn.dialect.gtidKind === 'mysql') await readMysqlGtids(newMaster);
+    const newGtid = newMaster.gtid?.binlogPos ?? newMaster.mysqlGtid?.executed;
+    report.newMasterPosition = { ...newPos, gtid: newGtid || undefined };
     const repl = newMaster.config.replUser ?? opts.deadMaster.replUser ?? 'repl';
     // Address the new master the way the replicas addressed the dead one (MHA's
     // use_ip_for_change_master): by `ip` only when they used the configured ip. With a
@@ -373,7 +508,21 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     const dm = opts.deadMaster;
     const useIp = dm.ip !== undefined && dm.ip !== dm.hostname && replicas.some((r) => r.replica!.masterHost === dm.ip);
     const newMasterHost = useIp ? (newMaster.config.ip ?? newMaster.config.hostname) : newMaster.config.hostname;
-    const changeMaster = `CHANGE MASTER TO MASTER_HOST='${newMasterHost}', MASTER_PORT=${newMaster.config.port}, MASTER_LOG_FILE='${newPos.file}', MASTER_LOG_POS=${newPos.pos}, MASTER_USER='${repl}', MASTER_PASSWORD='xxx';`;
+    const sourceSpec = (r: ServerState): ChangeSourceSpec => ({
+      host: newMasterHost,
+      port: newMaster.config.port,
+      user: repl,
+      password: newMaster.config.replPassword?.reveal() ?? r.config.replPassword?.reveal() ?? '',
+      ...(gtidMode === 'none'
+        ? { position: newPos }
+        : { gtid: gtidMode === 'mysql' ? ('auto' as const) : mariadbUseGtid(r) }),
+    });
+    const d = nmConn.dialect;
+    const p = d.sourceOption;
+    const changeMaster =
+      gtidMode === 'none'
+        ? `${d.changeSource} ${p}_HOST='${newMasterHost}', ${p}_PORT=${newMaster.config.port}, ${p}_LOG_FILE='${newPos.file}', ${p}_LOG_POS=${newPos.pos}, ${p}_USER='${repl}', ${p}_PASSWORD='xxx';`
+        : changeSourceStatement(d, { ...sourceSpec(newMaster), password: '' }).display;
     report.changeMasterStatement = changeMaster;
     log.info(` All other slaves should start replication from here. Statement should be: ${changeMaster}`);
     if (config.app.masterIpFailoverScript) {
@@ -397,35 +546,64 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     if (!opts.skipDisableReadOnly) {
       // Opening the new master only now: the old one is fenced, so there is never a second writer.
       if (!fenced) throw new FailoverAbort('internal: new master opened before the dead master was fenced');
-      await newMaster.conn!.query('SET GLOBAL read_only=0');
+      await nmConn.query('SET GLOBAL read_only=0');
       log.info(`Setting read_only=0 on ${newMaster.name}..`);
     }
     log.info('** Finished master recovery successfully.');
 
     // ---- Phase 4: every other replica, in parallel ------------------------------------
     phase('Phase 4: Slaves Recovery Phase');
-    log.info('* Phase 4.1: Starting Parallel Slave Diff Log Generation Phase..');
-    log.info('* Phase 4.2: Starting Parallel Slave Log Apply Phase..');
     const rest = replicas.filter((r) => r !== newMaster);
-    const recoveries = rest.map((r): Promise<ServerOutcome> => {
-      if ((r as ServerState & { lackRelayLog?: boolean }).lackRelayLog) {
-        return Promise.resolve({
-          server: r.name,
-          role: 'replica',
-          status: 'failed',
-          message: 'ERROR: the latest slave lacks the relay logs this slave needs; could not recover.',
-        });
-      }
-      return recoverServer(
-        opts,
-        r,
-        latest.includes(r) ? undefined : { state: base, relay: baseRelay },
-        masterBinlogs,
-        workdir,
-        stamp,
-        'replica',
+    let recoveries: Promise<ServerOutcome>[];
+    // GTID replicas fetch whatever they lack from the new master's binlog (MHA's GTID way),
+    // which needs every transaction of the stream in that binlog: log_slave_updates on,
+    // and the recovery applied with binary logging (not disable_log_bin). Otherwise each one
+    // is brought level from the relay logs first, as without GTIDs.
+    const byGtidReplication =
+      gtidMode === 'mysql' ||
+      (gtidMode === 'mariadb' &&
+        newMaster.logSlaveUpdates !== false &&
+        !newMaster.config.disableLogBin &&
+        !opts.skipChangeMaster);
+    const waitTarget = (r: ServerState): string => {
+      if (gtidMode !== 'mariadb' || !newGtid) return newGtid ?? '';
+      // Only the domains this replica replicates (another domain of the new master's own
+      // history may never have reached it).
+      const mine = mariadbStream(r);
+      return MariadbGtidList.from(
+        MariadbGtidList.parse(newGtid)
+          .gtids()
+          .filter((g) => mine.get(g.domain) !== undefined),
+      ).toString();
+    };
+    if (byGtidReplication) {
+      log.info('* Phase 4.1: Starting Slaves in parallel..');
+      recoveries = rest.map((r) =>
+        Promise.resolve<ServerOutcome>({ server: r.name, role: 'replica', status: 'ok', message: '' }),
       );
-    });
+    } else {
+      log.info('* Phase 4.1: Starting Parallel Slave Diff Log Generation Phase..');
+      log.info('* Phase 4.2: Starting Parallel Slave Log Apply Phase..');
+      recoveries = rest.map((r): Promise<ServerOutcome> => {
+        if ((r as ServerState & { lackRelayLog?: boolean }).lackRelayLog) {
+          return Promise.resolve({
+            server: r.name,
+            role: 'replica',
+            status: 'failed',
+            message: 'ERROR: the latest slave lacks the relay logs this slave needs; could not recover.',
+          });
+        }
+        return recoverServer(
+          opts,
+          r,
+          latest.includes(r) ? undefined : { state: base, relay: baseRelay! },
+          masterBinlogs,
+          workdir,
+          stamp,
+          'replica',
+        );
+      });
+    }
     const allRecovered = Promise.allSettled(recoveries);
     const outcomes = await Promise.all(
       rest.map(async (r, i): Promise<ServerOutcome> => {
@@ -435,8 +613,14 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         // RESET SLAVE delete a replica's relay logs: repoint it only once they are done.
         if (r === base) await allRecovered;
         try {
-          await repoint(r, newMaster, newMasterHost, newPos, repl);
-          out.message = `OK: Applying all logs succeeded. Slave started, replicating from ${newMaster.name}`;
+          await changeMasterAndStart(r, sourceSpec(r));
+          if (byGtidReplication) {
+            await waitGtidsExecuted(r, waitTarget(r), gtidWaitSec);
+            out.message = `OK: Slave started, replicating from ${newMaster.name} by GTID (${gtidMode === 'mysql' ? 'auto-position' : `MASTER_USE_GTID=${mariadbUseGtid(r)}`}); it executed everything the new master had.`;
+            log.info(`${r.name}: ${out.message}`);
+          } else {
+            out.message = `OK: Applying all logs succeeded. Slave started, replicating from ${newMaster.name}${gtidMode === 'mariadb' ? ' (MASTER_USE_GTID)' : ''}`;
+          }
         } catch (err) {
           out.status = 'failed';
           out.message = `WARN: Applying all logs succeeded. But starting slave failed: ${(err as Error).message}`;
@@ -444,6 +628,14 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         return out;
       }),
     );
+    for (const x of excluded) {
+      outcomes.push({
+        server: x.name,
+        role: 'replica',
+        status: 'skipped',
+        message: `ERROR: excluded (errant transactions ${report.errantTransactions?.find((f) => f.server === x.name)?.gtids}); not repointed, rebuild it from ${newMaster.name}.`,
+      });
+    }
     report.servers.push(...outcomes);
     for (const o of outcomes) report.lines.push(`${o.server}: ${o.message}`);
     const failed = outcomes.filter((o) => o.status !== 'ok');
@@ -549,10 +741,17 @@ async function saveDeadMasterBinlog(
   workdir: string,
   stamp: string,
   report: FailoverReport,
+  /** Where the binlogs are: the dead master (default) or a [binlogN] server. */
+  source?: { hostname: string; port: number; dirs: string[] },
 ): Promise<DeadMasterBinlogs | undefined> {
-  const { log, deadMaster } = opts;
+  const { log } = opts;
+  const deadMaster = source ?? {
+    hostname: opts.deadMaster.hostname,
+    port: opts.deadMaster.port,
+    dirs: opts.deadMaster.masterBinlogDirs,
+  };
   const base = parseLogFileName(from.file);
-  for (const dir of deadMaster.masterBinlogDirs.length ? deadMaster.masterBinlogDirs : ['/var/lib/mysql']) {
+  for (const dir of deadMaster.dirs.length ? deadMaster.dirs : ['/var/lib/mysql']) {
     let names: string[];
     try {
       names = await access.list(dir);
@@ -590,7 +789,7 @@ async function saveDeadMasterBinlog(
     report.savedMasterBinlog = { file: join(workdir, name), bytes: concat.bytes };
     return { access: new LocalFileAccess(), dir: workdir, files: [name], savedFrom: from };
   }
-  const msg = `Binlog not found from ${deadMaster.masterBinlogDirs.join(',')}! If you got this error at MHA Manager, please set "master_binlog_dir=/path/to/binlog_directory_of_the_master" correctly in the MHA Manager's configuration file and try again.`;
+  const msg = `Binlog not found from ${deadMaster.dirs.join(',')}${source ? ` on ${source.hostname}` : ''}! If you got this error at MHA Manager, please set "master_binlog_dir=/path/to/binlog_directory_of_the_master" correctly in the MHA Manager's configuration file and try again.`;
   log.warning(`${msg} Failed to save binary log events from the orig master.`);
   report.savedMasterBinlog = { skipped: msg };
   return undefined;
@@ -602,6 +801,7 @@ function selectNewMaster(
   replicas: ServerState[],
   latest: ServerState[],
   latestPos: { file: string; pos: number },
+  gtidMode: GtidReplication = 'none',
 ): ServerState {
   const { config, log } = opts;
   const bad = new Set<ServerState>();
@@ -610,11 +810,13 @@ function selectNewMaster(
       ? 'no_master is set'
       : !r.logBin
         ? 'log-bin is not set'
-        : (r as ServerState & { lackRelayLog?: boolean }).lackRelayLog
-          ? 'the latest slave lacks its relay logs'
-          : config.app.checkReplDelay && delayedTooMuch(r, latestPos)
-            ? 'SQL Thread delays too much'
-            : undefined;
+        : gtidMode !== 'none' && r.logSlaveUpdates === false
+          ? 'log_slave_updates is off (GTID slaves could not find their position in its binlog)'
+          : (r as ServerState & { lackRelayLog?: boolean }).lackRelayLog
+            ? 'the latest slave lacks its relay logs'
+            : config.app.checkReplDelay && delayedTooMuch(r, latestPos)
+              ? 'SQL Thread delays too much'
+              : undefined;
     if (why) {
       bad.add(r);
       log.info(`${r.name} cannot be the new master: ${why}.`);
@@ -705,10 +907,7 @@ async function recoverServer(
       return { server: s.name, role, status: 'ok', message: 'This host has the latest relay log events.' };
     }
     // What the SQL thread applied while draining counts as executed too.
-    if (s.gtid) {
-      const [g] = await s.conn!.query('SELECT @@gtid_binlog_pos AS b, @@gtid_slave_pos AS s, @@gtid_current_pos AS c');
-      s.gtid = { binlogPos: String(g.b ?? ''), slavePos: String(g.s ?? ''), currentPos: String(g.c ?? '') };
-    }
+    if (s.gtid) await readMariadbGtids(s);
     const executed = executedGtids(s) ?? MariadbGtidList.EMPTY;
     const result: RecoveryResult = await applyRecoveryPlan(plan, addressOf(s.config), {
       workdir,
@@ -743,33 +942,96 @@ async function recoverServer(
   }
 }
 
-async function repoint(
-  r: ServerState,
+/**
+ * MySQL GTID recovery of the new master (MHA's recover_master_gtid_internal, with every wait
+ * bounded): the latest slave applies what it received; a new master that is not the latest
+ * replicates from it by auto-position until it has executed everything the latest has; then
+ * the dead master's saved binlog tail, if any, is applied with the GTIDs it already executed
+ * skipped.
+ */
+async function recoverByGtidReplication(
+  opts: FailoverOptions,
   newMaster: ServerState,
-  newMasterHost: string,
-  pos: { file: string; pos: number },
-  replUser: string,
-): Promise<void> {
-  const c = r.conn!;
-  const replPassword = newMaster.config.replPassword?.reveal() ?? r.config.replPassword?.reveal() ?? '';
-  await c.query(c.dialect.stopReplica);
-  await c.query('RESET SLAVE');
-  const relayLogPurgeWasOff = r.relayLogPurge === false;
-  const gtidClause = c.version.flavor === 'mariadb' ? ', MASTER_USE_GTID=no' : '';
-  await c.query(
-    `CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_LOG_FILE=?, MASTER_LOG_POS=?${gtidClause}`,
-    [newMasterHost, newMaster.config.port, replUser, replPassword, pos.file, pos.pos],
-  );
-  if (relayLogPurgeWasOff) await c.query('SET GLOBAL relay_log_purge=0');
-  await c.query(c.dialect.startReplica);
-  for (let i = 0; i < 200; i++) {
-    const st = await refreshReplica(r);
-    if (st?.ioRunning && st.sqlRunning) return;
-    if (st && !st.sqlRunning && st.lastSqlErrno !== 0)
-      throw new Error(`SQL thread error ${st.lastSqlErrno}: ${st.lastSqlError}`);
-    await sleep(50);
+  latest: ServerState,
+  master: DeadMasterBinlogs | undefined,
+  workdir: string,
+  stamp: string,
+  timeoutSec: number,
+): Promise<ServerOutcome> {
+  const { log } = opts;
+  const t0 = Date.now();
+  try {
+    // The latest slave's I/O thread is stopped: what it retrieved is all it will ever have.
+    await waitGtidsExecuted(latest, latest.replica!.retrievedGtidSet, timeoutSec);
+    await latest.conn!.query(latest.conn!.dialect.stopReplica);
+    await readMysqlGtids(latest);
+    if (newMaster !== latest) {
+      if (!latest.logBin || latest.logSlaveUpdates === false)
+        throw new Error(
+          `the latest slave ${latest.name} does not write what it replicates to its binlog (log_bin / log_slave_updates off), so ${newMaster.name} cannot catch up from it; promote ${latest.name} instead (--new_master_host).`,
+        );
+      const c = newMaster.conn!;
+      log.info(
+        `Waiting until ${newMaster.name} has executed ${latest.mysqlGtid!.executed} by replicating from the latest slave ${latest.name}..`,
+      );
+      await changeMasterAndStart(newMaster, {
+        host: latest.config.ip ?? latest.config.hostname,
+        port: latest.config.port,
+        user: latest.config.replUser ?? newMaster.config.replUser ?? 'repl',
+        password: latest.config.replPassword?.reveal() ?? newMaster.config.replPassword?.reveal() ?? '',
+        gtid: 'auto',
+      });
+      await waitGtidsExecuted(newMaster, latest.mysqlGtid!.executed, timeoutSec);
+      await c.query(c.dialect.stopReplica);
+    } else {
+      await newMaster.conn!.query(newMaster.conn!.dialect.stopReplica);
+    }
+    await readMysqlGtids(newMaster);
+    let applied: ServerOutcome['diff'];
+    if (master) {
+      const result = await applyRecoveryPlan(
+        {
+          pieces: [
+            {
+              kind: 'master-tail',
+              events: binlogTail({ access: master.access, dir: master.dir, files: master.files, startPos: 4 }),
+            },
+          ],
+          notes: [],
+        },
+        addressOf(newMaster.config),
+        {
+          workdir,
+          name: `saved_master_binlog_apply_${newMaster.config.hostname}_${newMaster.config.port}_${stamp}`,
+          executed: { mysql: MysqlGtidSet.parse(newMaster.mysqlGtid!.executed) },
+          apply: { log: (l) => log.debug(`${newMaster.name}: ${l}`) },
+        },
+      );
+      applied = {
+        pieces: ['master-tail'],
+        transactions: result.concat.transactions,
+        skippedGtids: result.concat.skipped.length,
+        bytes: result.concat.bytes,
+        applyMs: Date.now() - t0,
+      };
+      log.info(`${newMaster.name}: Applied ${result.concat.transactions} transaction(s) of the dead master's binlog.`);
+    }
+    return {
+      server: newMaster.name,
+      role: 'new master',
+      status: 'ok',
+      message: 'OK: Applying all logs succeeded.',
+      diff: applied,
+    };
+  } catch (err) {
+    log.error(`${newMaster.name}: GTID recovery failed: ${(err as Error).message}`);
+    return {
+      server: newMaster.name,
+      role: 'new master',
+      status: 'failed',
+      message: `ERROR: ${(err as Error).message}`,
+    };
   }
-  throw new Error('replication threads did not start within 10 s');
 }
 
 function writeFailoverReport(log: ManagerLog, report: FailoverReport): string {

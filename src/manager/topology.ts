@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { MariadbGtidList } from '@mha-ts/native-free-parsers';
 import { compareLogFileNames, parseIndexFile } from '../engine/log-files.js';
 import type { ReplicaPositions } from '../engine/recovery-plan.js';
+import { type ChangeSourceSpec, changeSourceStatement, type Statement } from '../mysql/replication-sql.js';
 import { ServerConnection, type ServerError } from '../mysql/server-connection.js';
 import type { ServerConfig } from './config/index.js';
 
@@ -21,6 +22,16 @@ export interface ReplicaStatus {
   positions: ReplicaPositions;
   /** MariaDB: MASTER_USE_GTID mode ('No', 'Slave_Pos', 'Current_Pos'). */
   usingGtid: string;
+  /** MariaDB: GTID position of the last event the I/O thread received (Gtid_IO_Pos). */
+  gtidIoPos: string;
+  /** MySQL: auto-position (Auto_Position = 1). */
+  autoPosition: boolean;
+  /** MySQL: Retrieved_Gtid_Set / Executed_Gtid_Set. */
+  retrievedGtidSet: string;
+  executedGtidSet: string;
+  /** The master's server_id (and MySQL: server_uuid) as the replica last saw it. */
+  masterServerId: number | undefined;
+  masterUuid: string;
   secondsBehindMaster: number | null;
 }
 
@@ -43,6 +54,12 @@ export interface ServerState {
   binlog?: { file: string; pos: number };
   replica?: ReplicaStatus;
   gtid?: { binlogPos: string; slavePos: string; currentPos: string };
+  /** MariaDB @@gtid_binlog_state: the last GTID of every (domain, server id) in its binlogs. */
+  gtidBinlogState?: string;
+  /** MySQL: @@gtid_mode, @@gtid_executed, @@server_uuid. */
+  mysqlGtid?: { mode: string; executed: string; uuid: string };
+  /** log_slave_updates / log_replica_updates: what it replicates goes into its own binlog. */
+  logSlaveUpdates?: boolean;
 }
 
 export function serverName(c: ServerConfig): string {
@@ -78,10 +95,17 @@ function readReplicaStatus(row: Record<string, unknown>): ReplicaStatus {
       relayPos: Number(row.Relay_Log_Pos ?? 0),
     },
     usingGtid: String(row.Using_Gtid ?? 'No'),
+    gtidIoPos: String(row.Gtid_IO_Pos ?? ''),
+    autoPosition: Number(row.Auto_Position ?? 0) === 1,
+    retrievedGtidSet: String(row.Retrieved_Gtid_Set ?? '').replace(/\s+/g, ''),
+    executedGtidSet: String(row.Executed_Gtid_Set ?? '').replace(/\s+/g, ''),
+    masterServerId:
+      (row.Master_Server_Id ?? row.Source_Server_Id) ? Number(row.Master_Server_Id ?? row.Source_Server_Id) : undefined,
+    masterUuid: String(row.Master_UUID ?? row.Source_UUID ?? ''),
     secondsBehindMaster:
-      row.Seconds_Behind_Master === null || row.Seconds_Behind_Master === undefined
+      (row.Seconds_Behind_Master ?? row.Seconds_Behind_Source ?? null) === null
         ? null
-        : Number(row.Seconds_Behind_Master),
+        : Number(row.Seconds_Behind_Master ?? row.Seconds_Behind_Source),
   };
 }
 
@@ -125,14 +149,41 @@ export async function inspectServer(
     }
     const rs = await conn.replicaStatus();
     if (rs && String(rs.Master_Host ?? rs.Source_Host ?? '') !== '') state.replica = readReplicaStatus(rs);
-    if (conn.version.flavor === 'mariadb') {
-      const [g] = await conn.query('SELECT @@gtid_binlog_pos AS b, @@gtid_slave_pos AS s, @@gtid_current_pos AS c');
-      state.gtid = { binlogPos: String(g.b ?? ''), slavePos: String(g.s ?? ''), currentPos: String(g.c ?? '') };
+    const lsu = await conn.query<{ Variable_name: string; Value: string }>(
+      "SHOW GLOBAL VARIABLES LIKE 'log\\_%\\_updates'",
+    );
+    const lsuRow = lsu.find((r) => /^log_(slave|replica)_updates$/i.test(r.Variable_name));
+    if (lsuRow) state.logSlaveUpdates = /^(on|1)$/i.test(String(lsuRow.Value));
+    if (conn.dialect.gtidKind === 'mariadb') {
+      await readMariadbGtids(state);
+    } else if (conn.dialect.gtidKind === 'mysql') {
+      await readMysqlGtids(state);
     }
   } catch (err) {
     state.error = (err as Error).message;
   }
   return state;
+}
+
+/** Re-read a MariaDB server's GTID positions (binlog, slave, current, binlog state). */
+export async function readMariadbGtids(state: ServerState): Promise<void> {
+  const [g] = await state.conn!.query(
+    'SELECT @@global.gtid_binlog_pos AS b, @@global.gtid_slave_pos AS s, @@global.gtid_current_pos AS c, @@global.gtid_binlog_state AS st',
+  );
+  state.gtid = { binlogPos: String(g.b ?? ''), slavePos: String(g.s ?? ''), currentPos: String(g.c ?? '') };
+  state.gtidBinlogState = String(g.st ?? '');
+}
+
+/** Re-read a MySQL server's GTID mode, executed set and uuid. */
+export async function readMysqlGtids(state: ServerState): Promise<void> {
+  const [g] = await state.conn!.query(
+    'SELECT @@global.gtid_mode AS m, @@global.gtid_executed AS e, @@global.server_uuid AS u',
+  );
+  state.mysqlGtid = {
+    mode: String(g.m ?? 'OFF'),
+    executed: String(g.e ?? '').replace(/\s+/g, ''),
+    uuid: String(g.u ?? ''),
+  };
 }
 
 /** Re-read a replica's status on an open connection. */
@@ -173,6 +224,38 @@ export function executedGtids(state: ServerState): MariadbGtidList | undefined {
 
 export function readLocalIndex(path: string): string[] {
   return parseIndexFile(readFileSync(path, 'utf8'));
+}
+
+/**
+ * Point a replica at a (new) master and start it: STOP, RESET (relay logs go; MariaDB keeps
+ * gtid_slave_pos), CHANGE MASTER in the server's dialect, relay_log_purge=0 again if it
+ * was (CHANGE MASTER re-enables it), START; then wait, bounded, until both threads run —
+ * failing early when the SQL thread stops with an error.
+ */
+export async function changeMasterAndStart(
+  r: ServerState,
+  spec: ChangeSourceSpec,
+  opts: { timeoutMs?: number } = {},
+): Promise<Statement> {
+  const c = r.conn!;
+  await c.query(c.dialect.stopReplica);
+  await c.query(c.dialect.resetReplica);
+  const st = changeSourceStatement(c.dialect, spec);
+  await c.query(st.sql, st.params);
+  if (r.relayLogPurge === false) await c.query('SET GLOBAL relay_log_purge=0');
+  await c.query(c.dialect.startReplica);
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  for (;;) {
+    const s = await refreshReplica(r);
+    if (s?.ioRunning && s.sqlRunning) return st;
+    if (s && !s.sqlRunning && s.lastSqlErrno !== 0)
+      throw new Error(`SQL thread error ${s.lastSqlErrno}: ${s.lastSqlError}`);
+    if (s && s.lastIoErrno !== 0 && !s.ioRunning && s.ioState !== 'Connecting')
+      throw new Error(`I/O thread error ${s.lastIoErrno}`);
+    if (Date.now() > deadline)
+      throw new Error(`replication threads did not start within ${Math.round((opts.timeoutMs ?? 10_000) / 1000)} s`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
 }
 
 export async function closeAll(states: ServerState[]): Promise<void> {

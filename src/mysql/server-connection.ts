@@ -1,5 +1,10 @@
 import { type Connection, type ConnectionOptions, createConnection } from 'mysql2/promise';
-import { parseServerVersion, replicationDialect, type ServerVersion } from './server-version.js';
+import {
+  parseServerVersion,
+  type ReplicationDialect,
+  replicationDialect,
+  type ServerVersion,
+} from './server-version.js';
 
 /** Where a server is and how to log in. The password is never logged or put on argv. */
 export interface ServerAddress {
@@ -42,7 +47,7 @@ export class ServerConnection {
   readonly addr: ServerAddress;
   readonly conn: Connection;
   readonly version: ServerVersion;
-  readonly dialect: ReturnType<typeof replicationDialect>;
+  readonly dialect: ReplicationDialect;
   private readonly queryTimeoutMs: number;
 
   private constructor(addr: ServerAddress, conn: Connection, version: ServerVersion, queryTimeoutMs: number) {
@@ -93,6 +98,11 @@ export class ServerConnection {
       const e = err as { code?: string; errno?: number; message: string };
       throw new ServerError(this.addr, `${e.message} (in: ${sql.slice(0, 120)})`, e);
     }
+  }
+
+  /** This session's id on the server (CONNECTION_ID()), to leave it out of processlist checks and kills. */
+  get connectionId(): number {
+    return Number(this.conn.threadId);
   }
 
   async one<T extends Row = Row>(sql: string, params?: unknown[]): Promise<T | undefined> {

@@ -10,6 +10,10 @@ import { CHECK_REPL_SPECS, checkReplOptionsFrom, checkReplTool } from './masterh
 import { CHECK_SSH_SPECS, checkSshTool } from './masterha-check-ssh.js';
 import { adminOptionsFrom, CHECK_STATUS_SPECS, checkStatusTool } from './masterha-check-status.js';
 import { CONF_HOST_SPECS, confHostOptionsFrom, confHostTool } from './masterha-conf-host.js';
+import { masterhaManagerMain } from './masterha-manager.js';
+import { masterhaMasterMonitorMain } from './masterha-master-monitor.js';
+import { masterSwitchTool, SWITCH_SPECS } from './masterha-master-switch.js';
+import { masterhaSecondaryCheckMain } from './masterha-secondary-check.js';
 import { STOP_SPECS, stopTool } from './masterha-stop.js';
 
 export { masterhaCheckReplMain } from './masterha-check-repl.js';
@@ -17,6 +21,7 @@ export { masterhaCheckSshMain } from './masterha-check-ssh.js';
 export { masterhaCheckStatusMain } from './masterha-check-status.js';
 export { masterhaConfHostMain } from './masterha-conf-host.js';
 export { masterhaMasterMonitorMain } from './masterha-master-monitor.js';
+export { masterhaMasterSwitchMain } from './masterha-master-switch.js';
 export { masterhaSecondaryCheckMain } from './masterha-secondary-check.js';
 export { masterhaStopMain } from './masterha-stop.js';
 
@@ -142,4 +147,57 @@ export function registerManagerToolCommands(program: Command): void {
   confHost.action(async (raw: Record<string, unknown>) => {
     await runWithExitCode((io) => confHostTool(confHostOptionsFrom(fromCamel(raw)), io));
   });
+
+  const sw = program
+    .command('switch')
+    .description(
+      "planned switchover (--master-state=alive) or manual dead-master failover (--master-state=dead) (MHA's masterha_master_switch)",
+    );
+  addKebabOptions(sw, modernSpecs(SWITCH_SPECS, ['workdir']));
+  sw.addHelpText(
+    'after',
+    exitCodesHelp([
+      [
+        0,
+        'Switching master to X completed successfully. / Master failover to X completed successfully. (or --check-only passed)',
+      ],
+      [1, 'error; an online switch that failed before the new master opened was rolled back'],
+      [10, 'done, but switching / recovering some replicas failed'],
+    ]),
+  );
+  sw.action(async (raw: Record<string, unknown>) => {
+    await runWithExitCode((io) => masterSwitchTool(fromCamel(raw), io));
+  });
+
+  // The remaining MHA commands under `mha` names, with MHA's own option parsing (either
+  // spelling: --conf=FILE, --ignore-last-failover, --ignore_last_failover …).
+  const passThrough: Array<[string, string, (argv: string[]) => Promise<number>]> = [
+    [
+      'manager',
+      "monitor the master and fail over when it dies, then keep monitoring (MHA's masterha_manager)",
+      masterhaManagerMain,
+    ],
+    [
+      'monitor',
+      "monitor the master until it dies, exit 20 (MHA's masterha_master_monitor)",
+      (a) => masterhaMasterMonitorMain(a),
+    ],
+    [
+      'secondary-check',
+      "check the master from other hosts over SSH (MHA's masterha_secondary_check)",
+      (a) => masterhaSecondaryCheckMain(a),
+    ],
+  ];
+  for (const [name, description, main] of passThrough) {
+    program
+      .command(name)
+      .description(`${description}; --help lists the options`)
+      .helpOption(false)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .argument('[options...]')
+      .action(async (args: string[]) => {
+        await runWithExitCode(() => main(args));
+      });
+  }
 }
