@@ -65,6 +65,12 @@ export interface InstanceOptions {
   skipSlaveStart?: boolean;
   /** Raw lines appended to the [mariadbd] section, for anything not listed above. */
   extraCnf?: string[];
+  /**
+   * Network namespace to run mariadbd in (`ip netns exec NETNS mariadbd …`, as root). `host`
+   * is then an address inside that namespace, `port` defaults to 3306, and the lab talks
+   * to the server over its unix socket, which every namespace shares with the file system.
+   */
+  netns?: string;
 }
 
 export interface LabOptions {
@@ -399,8 +405,9 @@ export class MariaDbLab {
       exited: undefined,
       stderrTail: '',
       admin: undefined,
-      portWasChosen: options.port === undefined,
+      portWasChosen: options.port === undefined && options.netns === undefined,
     };
+    if (options.netns !== undefined && options.port === undefined) inst.port = 3306;
     this.states.set(name, state);
 
     for (const d of [dir, inst.tmpdir, inst.secureFileDir]) await mkdir(d, { recursive: true });
@@ -459,9 +466,12 @@ export class MariaDbLab {
     installProcessHandlers();
     liveLabs.add(this);
     this.ensureWatchdog();
+    const serverArgs = [`--defaults-file=${inst.cnfPath}`, ...(isRoot() ? [`--user=${MYSQL_USER}`] : [])];
+    // `ip netns exec` execs mariadbd in place, so the child's PID is the server's.
+    const netns = inst.options.netns;
     const child = spawn(
-      this.mariadbd,
-      [`--defaults-file=${inst.cnfPath}`, ...(isRoot() ? [`--user=${MYSQL_USER}`] : [])],
+      netns === undefined ? this.mariadbd : 'ip',
+      netns === undefined ? serverArgs : ['netns', 'exec', netns, this.mariadbd, ...serverArgs],
       {
         detached: false,
         stdio: ['ignore', 'ignore', 'pipe'],
@@ -538,8 +548,7 @@ export class MariaDbLab {
   async connect(instance: LabInstance | string, extra: Partial<ConnectionOptions> = {}): Promise<Connection> {
     const inst = this.state(instance).inst;
     return createConnection({
-      host: inst.host,
-      port: inst.port,
+      ...(inst.options.netns === undefined ? { host: inst.host, port: inst.port } : { socketPath: inst.socket }),
       user: 'root',
       password: this.opts.rootPassword,
       connectTimeout: 5_000,

@@ -41,6 +41,14 @@ export interface SshdLabOptions {
   extraConfig?: string[];
   /** Bound on waiting for the server to answer with its banner. Default 15 s. */
   startTimeoutMs?: number;
+  /**
+   * Network namespace to run sshd in (`ip netns exec NETNS sshd …`); `addresses` are then
+   * addresses inside it, the port defaults to 22, and readiness is read from sshd's own
+   * "Server listening on …" lines since this process cannot connect into the namespace.
+   */
+  netns?: string;
+  /** More public keys (`ssh-ed25519 AAAA…` lines) allowed to log in, e.g. one client key shared by several labs. */
+  authorizedKeys?: string[];
 }
 
 export interface SshdLab {
@@ -208,6 +216,7 @@ class SshdLabImpl implements SshdLab {
   exited: Promise<void> = Promise.resolve();
   log = '';
   stopped = false;
+  netns: string | undefined;
 
   constructor(
     readonly dir: string,
@@ -232,10 +241,16 @@ class SshdLabImpl implements SshdLab {
     return this.log.slice(-4000);
   }
 
-  start(configPath: string): void {
+  start(configPath: string, netns?: string): void {
     installHandlers();
     live.add(this);
-    const child = spawn(SSHD_PATH, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.netns = netns;
+    const sshdArgs = [SSHD_PATH, '-D', '-e', '-f', configPath];
+    // `ip netns exec` execs sshd in place: the child's PID is the listener's.
+    const child =
+      netns === undefined
+        ? spawn(SSHD_PATH, sshdArgs.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] })
+        : spawn('ip', ['netns', 'exec', netns, ...sshdArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (s: string) => {
@@ -264,6 +279,12 @@ class SshdLabImpl implements SshdLab {
     for (let i = 0; i < Math.ceil(timeoutMs / 50) + 1 && Date.now() <= deadline; i++) {
       if (this.pid === undefined)
         throw new SshdLabError(`sshd exited during startup (${this.child?.exitCode})`, this.logTail());
+      if (this.netns !== undefined) {
+        if (this.addresses.every((a) => this.log.includes(`Server listening on ${a} port ${this.port}.`))) return;
+        last = 'no "Server listening" line yet';
+        await sleep(50);
+        continue;
+      }
       const banners = await Promise.allSettled(this.addresses.map((a) => readBanner(a, this.port, 1000)));
       if (banners.every((b) => b.status === 'fulfilled' && b.value.startsWith('SSH-2.0-'))) return;
       last = banners.map((b) => (b.status === 'rejected' ? String((b.reason as Error).message) : b.value)).join('; ');
@@ -352,10 +373,12 @@ async function startOnce(opts: SshdLabOptions): Promise<SshdLab> {
       keygen(identityFile, 'sshd-lab client'),
     ]);
     const hostPublicKey = hostPub.split(/\s+/).slice(0, 2).join(' ');
-    await writeFile(join(dir, 'authorized_keys'), `${clientPub}\n`, { mode: 0o600 });
+    await writeFile(join(dir, 'authorized_keys'), `${[clientPub, ...(opts.authorizedKeys ?? [])].join('\n')}\n`, {
+      mode: 0o600,
+    });
     const knownHostsFile = join(dir, 'known_hosts');
     const configPath = join(dir, 'sshd_config');
-    const port = opts.port ?? (await freePort(addresses[0]));
+    const port = opts.port ?? (opts.netns !== undefined ? 22 : await freePort(addresses[0]));
     await writeFile(knownHostsFile, addresses.map((a) => `${knownHostsName(a, port)} ${hostPublicKey}\n`).join(''), {
       mode: 0o600,
     });
@@ -385,7 +408,7 @@ async function startOnce(opts: SshdLabOptions): Promise<SshdLab> {
     ].join('\n');
     await writeFile(configPath, `${config}\n`, { mode: 0o600 });
     lab = new SshdLabImpl(dir, addresses, port, identityFile, knownHostsFile, hostPublicKey, opts.keep ?? false);
-    lab.start(configPath);
+    lab.start(configPath, opts.netns);
     await lab.waitReady(opts.startTimeoutMs ?? 15_000);
     return lab;
   } catch (e) {
