@@ -146,6 +146,8 @@ export class BinlogEvent {
         serverId: this.serverId,
         postHeaderLength: postHeaderLength(this.fd, this.typeCode),
         tableMap: this.tableMap,
+        file: this.file,
+        offset: this.offset,
       });
     } catch (err) {
       if (err instanceof BinlogFormatError) throw err;

@@ -83,6 +83,12 @@ export interface ApplySummary {
   expectedErrors: number;
   /** max_allowed_packet was raised for the run (and restored to this value). */
   maxAllowedPacketRestoredTo?: number;
+  /** Which executor ran: one statement per round trip, or batched (apply-fast.ts). */
+  mode?: 'plain' | 'fast';
+  /** Fast path: multi-statement packets sent. */
+  batches?: number;
+  /** Fast path: global settings changed for the run and restored to these values. */
+  settingsRestored?: Partial<Record<string, number>>;
 }
 
 export interface ServerError {
@@ -107,7 +113,7 @@ export class ApplyError extends Error {
   readonly appliedCount: number;
   readonly lastAppliedPosition: AppliedPosition | undefined;
   readonly lastCommittedPosition: AppliedPosition | undefined;
-  readonly reason: 'server-error' | 'timeout' | 'connection' | 'render' | 'setup';
+  readonly reason: 'server-error' | 'timeout' | 'connection' | 'render' | 'setup' | 'aborted';
   override readonly cause: unknown;
 
   constructor(opts: {
@@ -149,9 +155,10 @@ export class ApplyError extends Error {
 }
 
 const GIB = 1024 * 1024 * 1024;
-const DEFAULTS = { connectTimeoutMs: 10_000, queryTimeoutMs: 3_600_000, maxAllowedPacket: GIB };
-/** Room for the packet header and command byte on top of a statement. */
-const PACKET_OVERHEAD = 1024;
+/** @internal shared with apply-fast.ts */
+export const DEFAULTS = { connectTimeoutMs: 10_000, queryTimeoutMs: 3_600_000, maxAllowedPacket: GIB };
+/** Room for the packet header and command byte on top of a statement. @internal */
+export const PACKET_OVERHEAD = 1024;
 const INFILE_CHUNK = 64 * 1024;
 const ASCII = /^[\x00-\x7f]*$/;
 
@@ -267,7 +274,51 @@ export async function applyStatements(
 
 // ---- internals ----
 
-function byteLength(st: RenderedStatement): number {
+/**
+ * mysql2 options of an apply session. @internal
+ * - charset BINARY: statements are sent as the bytes the source logged (module comment);
+ * - no session tracking: mysql2 would follow every SET character_set_client (the
+ *   statements' context) and re-encode the next statements;
+ * - no placeholder rewriting.
+ */
+export function applyConnectionOptions(target: ApplyTarget, connectTimeoutMs: number, multipleStatements: boolean) {
+  return {
+    host: target.host,
+    port: target.port ?? 3306,
+    user: target.user,
+    password: target.password ?? '',
+    socketPath: target.socketPath,
+    connectTimeout: connectTimeoutMs,
+    charset: 'BINARY',
+    flags: ['-SESSION_TRACK'],
+    queryFormat: (sql: string) => sql,
+    multipleStatements,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+  };
+}
+
+/**
+ * The statement as mysql2 must be given it: with the binary connection charset it writes
+ * each character as one byte (latin1), so the statement's bytes go in as latin1 characters. @internal
+ */
+export function wireText(st: RenderedStatement): string {
+  if (st.sqlBytes) return st.sqlBytes.toString('latin1');
+  if (st.kind === 'rows' || st.kind === 'format' || ASCII.test(st.sql)) return st.sql;
+  return Buffer.from(st.sql, 'utf8').toString('latin1');
+}
+
+/** LOCAL INFILE content as the stream mysql2 asks for. @internal */
+export function infileStream(content: Buffer): Readable {
+  return Readable.from(
+    (function* () {
+      for (let i = 0; i < content.length; i += INFILE_CHUNK) yield content.subarray(i, i + INFILE_CHUNK);
+    })(),
+  );
+}
+
+/** @internal */
+export function byteLength(st: RenderedStatement): number {
   return st.sqlBytes ? st.sqlBytes.length : Buffer.byteLength(st.sql, 'utf8');
 }
 
@@ -275,7 +326,8 @@ async function write(out: Writable, chunk: string | Buffer): Promise<void> {
   if (!out.write(chunk)) await once(out, 'drain');
 }
 
-function serverErrorOf(err: unknown): ServerError | undefined {
+/** @internal */
+export function serverErrorOf(err: unknown): ServerError | undefined {
   const e = err as { errno?: unknown; code?: unknown; sqlState?: unknown; sqlMessage?: unknown };
   if (typeof e?.errno !== 'number' || typeof e.sqlMessage !== 'string') return undefined;
   return {
@@ -287,8 +339,8 @@ function serverErrorOf(err: unknown): ServerError | undefined {
   };
 }
 
-/** Counts and positions of a run. */
-class Progress {
+/** Counts and positions of a run. @internal */
+export class Progress {
   statements = 0;
   transactions = 0;
   bytes = 0;
@@ -384,24 +436,7 @@ class Session {
   }
 
   private async connect(): Promise<Connection> {
-    const conn = await createConnection({
-      host: this.target.host,
-      port: this.target.port ?? 3306,
-      user: this.target.user,
-      password: this.target.password ?? '',
-      socketPath: this.target.socketPath,
-      connectTimeout: this.connectTimeoutMs,
-      // Statements are sent as the bytes the source logged; see the module comment.
-      charset: 'BINARY',
-      // …and keep it: with session tracking mysql2 follows every SET character_set_client
-      // (the statements' context) and would re-encode the next statements.
-      flags: ['-SESSION_TRACK'],
-      // Never rewrite statements (mysql2 would otherwise look for ? placeholders).
-      queryFormat: (sql: string) => sql,
-      multipleStatements: false,
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-    });
+    const conn = await createConnection(applyConnectionOptions(this.target, this.connectTimeoutMs, false));
     // A dropped connection must not surface as an unhandled 'error' event.
     conn.on('error', () => {});
     return conn;
@@ -439,21 +474,12 @@ class Session {
   }
 
   async execute(st: RenderedStatement): Promise<void> {
-    // With the binary connection charset mysql2 writes each character as one byte (latin1):
-    // hand it the statement's bytes as latin1 characters.
-    let sql: string;
-    if (st.sqlBytes) sql = st.sqlBytes.toString('latin1');
-    else if (st.kind === 'rows' || st.kind === 'format' || ASCII.test(st.sql)) sql = st.sql;
-    else sql = Buffer.from(st.sql, 'utf8').toString('latin1');
+    const sql = wireText(st);
     const infile = st.localInfile;
     const options: Parameters<Connection['query']>[0] = { sql, timeout: this.queryTimeoutMs };
     if (infile) {
       (options as { infileStreamFactory?: (path: string) => Readable }).infileStreamFactory = () =>
-        Readable.from(
-          (function* () {
-            for (let i = 0; i < infile.length; i += INFILE_CHUNK) yield infile.subarray(i, i + INFILE_CHUNK);
-          })(),
-        );
+        infileStream(infile);
     }
     try {
       await this.conn!.query(options);

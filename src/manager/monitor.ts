@@ -28,18 +28,34 @@ export interface MasterDeath {
   evidence: string[];
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
+const sleep = (ms: number, signal?: AbortSignal, wake?: Promise<void>) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = () => {
+      clearTimeout(t);
+      resolve();
+    };
+    signal?.addEventListener('abort', done, { once: true });
+    wake?.then(done);
   });
+
+/** Nothing listens on the master's port while its host answers: mysqld is gone, or not yet there. */
+function isRefused(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String(e?.message ?? ''));
+}
+
+/** A session that was working ended under us (reset, closed, lost) — not a timeout. */
+function isConnectionLost(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  const code = String(e?.code ?? '');
+  return (
+    code === 'PROTOCOL_CONNECTION_LOST' ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    /connection is in closed state|Connection lost|ECONNRESET|EPIPE/i.test(String(e?.message ?? ''))
+  );
+}
 
 /**
  * Ping the master every ping_interval until it stops answering, then make sure it is dead
@@ -69,10 +85,16 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
   let announced = false;
   /** The previous ping failed (failures may have been reset by a confirmation since). */
   let lastFailed = false;
+  /** Resolves when the monitor's session to the master ends by itself (mysqld died): wakes the sleep. */
+  let sessionEnded: Promise<void> | undefined;
   try {
     while (!signal?.aborted) {
       const t0 = Date.now();
       let failed: string | undefined;
+      /** This attempt found nothing listening on the master's port. */
+      let refused = false;
+      /** The session we had was lost: look again at once rather than after a ping interval. */
+      let lost = false;
       try {
         if (!conn) {
           conn = await ServerConnection.open(addressOf(master), {
@@ -84,6 +106,11 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
           await conn.query(`SET SESSION wait_timeout=${Math.max(4 * config.app.pingInterval, 10)}`);
           await takeMonitorLock(conn, lastSessionId, log);
           lastSessionId = conn.conn.threadId ?? undefined;
+          const c = conn;
+          sessionEnded = new Promise<void>((resolve) => {
+            c.conn.once('error', () => resolve());
+            c.conn.once('end', () => resolve());
+          });
           if (!announced || lastFailed)
             log.info(`Ping(${config.app.pingType}) succeeded, waiting until MySQL doesn't respond..`);
           announced = true;
@@ -96,9 +123,12 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
           log.warning(`Got MySQL error ${e.errno}, but this is not a MySQL crash. Continue health check..`);
         } else {
           failed = e.message;
+          refused = isRefused(err);
+          lost = conn !== undefined && isConnectionLost(err);
         }
         conn?.conn.destroy();
         conn = undefined;
+        sessionEnded = undefined;
       }
       if (!failed) {
         if (failures > 0) log.info(`Ping(${config.app.pingType}) succeeded again after ${failures} failure(s).`);
@@ -113,10 +143,11 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
         log.warning(`Got error on MySQL ping: ${failed}`);
         log.warning(`Connection failed ${failures} time(s)..`);
         await status.set('PING_FAILING', master.hostname);
-        // From the second failure on, ask the replicas: when they lost the master too (and
-        // nobody sees it alive), that is independent evidence and waiting for MHA's four
-        // failures only delays the failover. Without any vote, wait for the threshold.
-        const early = failures >= Math.min(2, threshold) && failures < threshold;
+        // From the second failure on — or at once when the connection was refused (the host
+        // answers, nothing listens on the port) — ask the replicas: when they lost the master
+        // too (and nobody sees it alive), that is independent evidence and waiting for MHA's
+        // four failures only delays the failover. Without any vote, wait for the threshold.
+        const early = (failures >= Math.min(2, threshold) || refused) && failures < threshold;
         if (early || failures >= threshold) {
           const verdict = await confirmMasterDeath(opts);
           if (verdict.dead && (!early || verdict.deadVotes > 0)) {
@@ -144,7 +175,10 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
         }
       }
       const spent = Date.now() - t0;
-      await sleep(Math.max(0, (failed ? Math.min(interval, 1000) : interval) - spent), signal);
+      // A lost session is looked at again at once (a refusal then tells mysqld is gone); a
+      // healthy one is pinged every interval, or at once when it ends by itself.
+      const wait = lost ? 0 : failed ? Math.min(interval, 1000) : interval;
+      await sleep(Math.max(0, wait - spent), signal, failed ? undefined : sessionEnded);
     }
     throw new MonitorError('monitoring stopped');
   } finally {

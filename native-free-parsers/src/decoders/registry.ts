@@ -15,6 +15,9 @@ export interface DecodeContext {
   postHeaderLength: number;
   /** Rows events: the table map in force for the event's table id (set by the parser). */
   tableMap?: object;
+  /** Where the event is, for errors raised after decoding (rows events decode their rows lazily). */
+  file?: string;
+  offset?: number;
 }
 
 /**

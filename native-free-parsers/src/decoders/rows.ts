@@ -15,7 +15,8 @@
  */
 import { inflateSync } from 'node:zlib';
 import { type Cursor, EventDecodeError } from '../cursor.js';
-import { EventType } from '../event-types.js';
+import { BinlogFormatError } from '../errors.js';
+import { EventType, eventTypeName } from '../event-types.js';
 import { RowReader } from '../rows/columns.js';
 import { formatRowsEventText, type RowsTextOptions } from '../rows/format-text.js';
 import { rowsEventToJson } from '../rows/row-json.js';
@@ -181,6 +182,10 @@ export class RowsEventData {
   readonly #presentAfter: Int32Array | null;
   #rowsData: Buffer | undefined;
   #decodedRows: RowChange[] | undefined;
+  /** Where the event is: the rows are decoded lazily, and their errors must still say it. */
+  readonly #file: string | undefined;
+  readonly #offset: number;
+  readonly #typeCode: number;
 
   constructor(body: Cursor, ctx: DecodeContext) {
     const type = ctx.typeCode;
@@ -202,7 +207,9 @@ export class RowsEventData {
     this.extraData = extra;
     this.columnCount = body.packed();
     const n = this.columnCount;
-    const bitmapBytes = (n + 7) >> 3;
+    // Not `(n + 7) >> 3`: a damaged count of 2^32 + k wraps to a few bytes in 32-bit
+    // arithmetic, and the bitmap loop then ran over billions of columns (found by fuzzing).
+    const bitmapBytes = Math.ceil(n / 8);
     const first = bitmapOrdinals(body.bytes(bitmapBytes), n);
     // Pre-GA 5.1 UPDATE events have one bitmap for both images.
     const second =
@@ -220,27 +227,53 @@ export class RowsEventData {
     body.pos = body.end;
     this.#rowsData = undefined;
     this.#decodedRows = undefined;
+    this.#file = ctx.file;
+    this.#offset = ctx.offset ?? 0;
+    this.#typeCode = type;
     // Internals are #private (out of enumeration, console.log and deep equality) rather
     // than hidden with defineProperty, which made every rows event a slow dictionary-mode
     // object (bench/).
   }
 
-  /** The rows part of the event (decompressed for MariaDB compressed events). */
+  /** The rows part of the event (decompressed for MariaDB compressed events). Throws BinlogFormatError. */
   get rowsBytes(): Buffer {
     if (this.#rowsData === undefined) {
       const raw = this.#source.subarray(this.#rowsStart, this.#rowsEnd);
-      this.#rowsData = this.compressed ? inflateMariadbEventData(raw) : raw;
+      try {
+        this.#rowsData = this.compressed ? inflateMariadbEventData(raw) : raw;
+      } catch (err) {
+        throw this.#typed(err);
+      }
     }
     return this.#rowsData;
   }
 
   /**
-   * The rows, decoded with the table map in force. Throws EventDecodeError when there is
-   * no table map for the table id (reading started after it) or a value cannot be decoded.
+   * The rows, decoded with the table map in force. Throws BinlogFormatError (naming the
+   * event's file and offset) when there is no table map for the table id (reading started
+   * after it) or a value cannot be decoded — like every other failure of the parser.
    */
   get rows(): RowChange[] {
-    if (this.#decodedRows === undefined) this.#decodedRows = this.decodeRows();
+    if (this.#decodedRows === undefined) {
+      try {
+        this.#decodedRows = this.decodeRows();
+      } catch (err) {
+        throw this.#typed(err);
+      }
+    }
     return this.#decodedRows;
+  }
+
+  #typed(err: unknown): BinlogFormatError {
+    if (err instanceof BinlogFormatError) return err;
+    const e = err as Error;
+    return new BinlogFormatError({
+      file: this.#file,
+      offset: this.#offset,
+      eventType: eventTypeName(this.#typeCode),
+      reason: 'bad-event',
+      message: err instanceof EventDecodeError ? e.message : `decoder failed: ${e?.message ?? String(err)}`,
+    });
   }
 
   private decodeRows(): RowChange[] {
@@ -273,6 +306,7 @@ export class RowsEventData {
     const state = { column: -1 };
     try {
       while (r.pos < r.end) {
+        const at = r.pos;
         const change: RowChange = {};
         if (this.kind === 'insert')
           change.after = readImage(r, this.#presentAfter!, compiled, false, nullOffset, state);
@@ -281,6 +315,12 @@ export class RowsEventData {
         else {
           change.before = readImage(r, this.#presentBefore!, compiled, false, nullOffset, state);
           change.after = readImage(r, this.#presentAfter!, compiled, this.partialJson, nullOffset, state);
+        }
+        // A row of no bytes (no column present in its images) cannot be followed by more:
+        // without this, damaged bitmaps made the loop add empty rows until memory ran out.
+        if (r.pos === at) {
+          state.column = -1;
+          throw new EventDecodeError(`a row with no column present, and ${r.end - r.pos} more bytes of rows`);
         }
         rows.push(change);
       }

@@ -352,8 +352,13 @@ function takeLengthPrefixed(r: RowReader, lb: number): number {
     case 3:
       len = buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16);
       break;
-    default:
+    case 4:
       len = buf.readUInt32LE(p);
+      break;
+    default:
+      // From a damaged table map (a BLOB/JSON/GEOMETRY pack length): found by fuzzing,
+      // it used to read past the claimed bytes and fail with Node's RangeError.
+      throw new EventDecodeError(`length prefix of ${lb} bytes (a table map says 1–4)`);
   }
   lastLength = len;
   return take(r, len);

@@ -16,6 +16,7 @@
  * logged), its type and the metadata.
  */
 import type { RowChange, RowImage, RowsEventData } from '../decoders/rows.js';
+import { BinlogFormatError } from '../errors.js';
 import { type ColumnInfo, ColumnType, columnSqlType } from './columns.js';
 import { MysqlJson, MysqlJsonDiff } from './json-binary.js';
 import { enumSetLabel, shortestFloat32 } from './row-json.js';
@@ -125,24 +126,31 @@ export function rowsEventTextLines(ev: RowsEventData, opts: RowsTextOptions = {}
   try {
     rows = ev.rows;
   } catch (err) {
-    return [`### Rows of ${ev.table} cannot be decoded: ${(err as Error).message}`];
+    const why = err instanceof BinlogFormatError ? err.detail : (err as Error).message;
+    return [`### Rows of ${ev.table} cannot be decoded: ${why}`];
   }
   const name = `${quoteIdent(map.database)}.${quoteIdent(map.table)}`;
   const out: string[] = [];
   for (const note of map.notes) out.push(`# Note: ${note}`);
-  for (const row of rows) {
-    if (ev.kind === 'insert') {
-      out.push(`### INSERT INTO ${name}`, '### SET');
-      imageLines(ev, row.after!, verbose, out);
-    } else if (ev.kind === 'delete') {
-      out.push(`### DELETE FROM ${name}`, '### WHERE');
-      imageLines(ev, row.before!, verbose, out);
-    } else {
-      out.push(`### UPDATE ${name}`, '### WHERE');
-      imageLines(ev, row.before!, verbose, out);
-      out.push('### SET');
-      imageLines(ev, row.after!, verbose, out);
+  try {
+    for (const row of rows) {
+      if (ev.kind === 'insert') {
+        out.push(`### INSERT INTO ${name}`, '### SET');
+        imageLines(ev, row.after!, verbose, out);
+      } else if (ev.kind === 'delete') {
+        out.push(`### DELETE FROM ${name}`, '### WHERE');
+        imageLines(ev, row.before!, verbose, out);
+      } else {
+        out.push(`### UPDATE ${name}`, '### WHERE');
+        imageLines(ev, row.before!, verbose, out);
+        out.push('### SET');
+        imageLines(ev, row.after!, verbose, out);
+      }
     }
+  } catch (err) {
+    // A lazily decoded value (a JSON document) that is damaged.
+    const why = err instanceof BinlogFormatError ? err.detail : (err as Error).message;
+    out.push(`### Rows of ${ev.table} cannot be decoded: ${why}`);
   }
   return out;
 }

@@ -21,6 +21,7 @@
  *  - VECTOR → array of numbers (float32, shortest form).
  */
 import type { RowChange, RowsEventData } from '../decoders/rows.js';
+import { BinlogFormatError } from '../errors.js';
 import { encodeText } from './charsets.js';
 import { type ColumnInfo, ColumnType, columnCodec } from './columns.js';
 import { MysqlJson, MysqlJsonDiff } from './json-binary.js';
@@ -157,18 +158,27 @@ export function rowsEventToJson(ev: RowsEventData): Record<string, unknown> {
     rows = ev.rows;
   } catch (err) {
     out.rows = null;
-    out.rowsError = (err as Error).message;
+    // The reason alone: the event's place is in the surrounding output.
+    out.rowsError = err instanceof BinlogFormatError ? err.detail : (err as Error).message;
     return out;
   }
   const columns = ev.tableMap!.columns;
   const binary = binaryColumns(rows, columns, new Set([...(ev.beforeColumns ?? []), ...(ev.afterColumns ?? [])]));
   const set = new Set(binary);
-  out.rows = rows.map((row) => {
-    const r: Record<string, unknown> = {};
-    if (row.before) r.before = imageToJson(row.before, columns, set);
-    if (row.after) r.after = imageToJson(row.after, columns, set);
-    return r;
-  });
+  try {
+    out.rows = rows.map((row) => {
+      const r: Record<string, unknown> = {};
+      if (row.before) r.before = imageToJson(row.before, columns, set);
+      if (row.after) r.after = imageToJson(row.after, columns, set);
+      return r;
+    });
+  } catch (err) {
+    // A value decoded lazily (a JSON document) that turns out damaged: like rows that
+    // cannot be decoded, not a failure of the whole rendering.
+    out.rows = null;
+    out.rowsError = err instanceof BinlogFormatError ? err.detail : (err as Error).message;
+    return out;
+  }
   if (binary.length > 0) out.binary = binary;
   if (ev.notes.length > 0) out.notes = ev.notes;
   return out;

@@ -91,7 +91,7 @@ export function uncompressRowsEvent(ev: StatementEventLike): Buffer {
   if (v2) c.skip(c.u16() - 2); // extra data, its length counting itself
   const n = c.packed();
   const bitmaps = plainType === EventType.UPDATE_ROWS_V1 || plainType === EventType.UPDATE_ROWS ? 2 : 1;
-  c.skip(bitmaps * ((n + 7) >> 3));
+  c.skip(bitmaps * Math.ceil(n / 8)); // not (n + 7) >> 3: 32-bit arithmetic wraps on a damaged count
   const rows = inflateMariadbEventData(ev.raw.subarray(c.pos, end));
   const out = Buffer.alloc(c.pos + rows.length + cs);
   ev.raw.copy(out, 0, 0, c.pos);
