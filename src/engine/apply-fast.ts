@@ -19,7 +19,7 @@
  *
  * LOAD DATA statements (LOCAL INFILE content) are sent alone.
  */
-import { type BinlogEvent } from '@mha-ts/native-free-parsers';
+import type { BinlogEvent } from '@mha-ts/native-free-parsers';
 import { type Connection, createConnection } from 'mysql2';
 import {
   ApplyError,
@@ -64,7 +64,12 @@ export interface FastApplyOptions extends ApplyOptions {
   signal?: AbortSignal;
 }
 
-const FAST_DEFAULTS = { batchBytes: 1024 * 1024, batchStatements: 4000, joinRowsBytes: 16 * 1024 * 1024, joinSets: true };
+const FAST_DEFAULTS = {
+  batchBytes: 1024 * 1024,
+  batchStatements: 4000,
+  joinRowsBytes: 16 * 1024 * 1024,
+  joinSets: true,
+};
 
 type EventSource = AsyncIterable<BinlogEvent> | Iterable<BinlogEvent>;
 
@@ -171,7 +176,8 @@ export async function applyStatementsFast(
       batches++;
       const tb = performance.now();
       const r = await session.run(joinBatch(entries), entries);
-      (globalThis as { __busy?: number }).__busy = ((globalThis as { __busy?: number }).__busy ?? 0) + performance.now() - tb;
+      (globalThis as { __busy?: number }).__busy =
+        ((globalThis as { __busy?: number }).__busy ?? 0) + performance.now() - tb;
       for (let i = 0; i < r.completed; i++) completed(entries[i]);
       if (r.error === undefined) return;
       const failed = entries[r.completed];
