@@ -1,25 +1,39 @@
 /**
- * The fast path of re-application: the statements of {@link SqlRenderer}, in the same
- * single session and order as apply.ts's plain path, but
+ * The fast path of re-application — the default of applyRecoveryPlan — in the same single
+ * session and order as apply.ts's plain path (one statement per round trip), but:
  *
  * - **batched**: many statements per round trip, as one multi-statement COM_QUERY packet
- *   (up to `batchBytes` / `batchStatements`), so a short transaction no longer costs ten
- *   round trips. The server runs a packet's statements in order and stops at the first
- *   error; the client counts the results that came back before it, so the failing
- *   statement — and everything applied before it — is known exactly. An error the source
- *   had too (QUERY error_code) is accepted and the rest of the packet sent again.
+ *   (up to `batchBytes` / `batchStatements`). The server runs a packet's statements in
+ *   order and stops at the first error; the client counts the responses that came back
+ *   before it (not their more-results flag, which MariaDB gets wrong after a BINLOG
+ *   statement), so the failing statement — and everything applied before it — is known
+ *   exactly. An error the source had too (QUERY error_code) is accepted and the rest of
+ *   the packet sent again.
  * - **pipelined**: the next packet is read, parsed and rendered while the server executes
  *   the current one (never sent before the current one succeeded: a packet after a
  *   failed one would run statements past the failure).
+ * - **rows straight from the event bytes**: the table maps and rows events of a
+ *   transaction become one `BINLOG '…'` statement, base64-encoded in one go
+ *   ({@link renderForFastPath}); `binlog_annotate_row_events` is off for them, repeated
+ *   `SET TIMESTAMP`s are dropped, consecutive context `SET`s joined.
  * - **under relaxed durability** (`durability: 'relaxed'`, the default when `stateDir`
- *   is given): innodb_flush_log_at_trx_commit=2 and sync_binlog=0 while applying, so the
- *   source transactions still commit one by one, with their GTIDs, but without an fsync
- *   each; restored with a durable flush before returning (apply-settings.ts tells why
- *   this is crash-safe and records the change so a killed run is restored later).
+ *   is given): innodb_flush_log_at_trx_commit=2, sync_binlog=0 and buffered redo-log
+ *   writes while applying, so the source transactions still commit one by one, with their
+ *   GTIDs, but without waiting for the disk each time; restored with a durable flush
+ *   before returning (apply-settings.ts tells why this is crash-safe, and records the
+ *   change so that a killed run is restored later).
  *
- * LOAD DATA statements (LOCAL INFILE content) are sent alone.
+ * LOAD DATA statements (LOCAL INFILE content) are sent alone. bench/RESULTS.md has the
+ * measurements ("Apply benchmark").
  */
-import type { BinlogEvent } from '@mha-ts/native-free-parsers';
+import { basename } from 'node:path';
+import {
+  type BinlogEvent,
+  EventType,
+  type FormatDescription,
+  formatDescriptionKey,
+  postHeaderLength,
+} from '@mha-ts/native-free-parsers';
 import { type Connection, createConnection } from 'mysql2';
 import {
   ApplyError,
@@ -36,7 +50,7 @@ import {
   wireText,
 } from './apply.js';
 import { TargetSettings } from './apply-settings.js';
-import { type RenderedStatement, renderEventsAsync, SqlRenderError } from './sql-renderer.js';
+import { type RenderedStatement, type RenderOptions, SqlRenderError, SqlRenderer } from './sql-renderer.js';
 
 export interface FastApplyOptions extends ApplyOptions {
   /** Bytes of SQL per multi-statement packet (a larger single statement goes alone). Default 1 MiB. */
@@ -79,7 +93,138 @@ export async function applyEventsFast(
   events: EventSource,
   opts: FastApplyOptions = {},
 ): Promise<ApplySummary> {
-  return applyStatementsFast(target, renderEventsAsync(events, opts), opts);
+  // A joined BINLOG statement (base64: 4/3 of its bytes) must fit the session's max_allowed_packet.
+  let joinBytes = opts.joinRowsBytes ?? FAST_DEFAULTS.joinRowsBytes;
+  return applyStatementsFast(
+    target,
+    renderForFastPath(events, opts, () => joinBytes),
+    opts,
+    (maxPacket) => {
+      joinBytes = Math.max(0, Math.min(joinBytes, Math.floor(((maxPacket - 64 * 1024) * 3) / 4)));
+    },
+  );
+}
+
+/** Rows events as they are logged (not MariaDB-compressed: those the renderer converts). */
+const PLAIN_ROWS = new Set<number>([
+  EventType.WRITE_ROWS_V1,
+  EventType.UPDATE_ROWS_V1,
+  EventType.DELETE_ROWS_V1,
+  EventType.WRITE_ROWS,
+  EventType.UPDATE_ROWS,
+  EventType.DELETE_ROWS,
+  EventType.PARTIAL_UPDATE_ROWS,
+]);
+
+/**
+ * {@link SqlRenderer}'s statements, except that the table maps and rows events of an open
+ * transaction become `BINLOG '…'` statements here, straight from the event bytes: the
+ * consecutive ones of a transaction as one statement of up to `joinBytes` (cut only where
+ * a statement's rows end, STMT_END_F), base64-encoded in one go. Otherwise the renderer
+ * groups them per statement and line-wraps the base64 — most of the client's work on a
+ * row-format diff. The server runs such a statement's events in order, closing the
+ * tables at each statement end, as the separate statements would. Everything else —
+ * rows outside a transaction, compressed rows, MySQL payloads — goes to the renderer;
+ * ANNOTATE_ROWS / ROWS_QUERY inside a transaction (comments for a dry run) are dropped.
+ * `joinBytes` 0: the renderer's statements unchanged.
+ */
+export async function* renderForFastPath(
+  events: EventSource,
+  opts: RenderOptions,
+  joinLimit: number | (() => number),
+): AsyncGenerator<RenderedStatement> {
+  const r = new SqlRenderer(opts);
+  const limit = typeof joinLimit === 'number' ? () => joinLimit : joinLimit;
+  if (limit() <= 0) {
+    for await (const ev of events) yield* r.push(ev);
+    yield* r.finish();
+    return;
+  }
+  let fde: BinlogEvent | undefined;
+  let sentFormat: string | undefined;
+  let keyFd: FormatDescription | undefined;
+  let key = '';
+  let gtid: string | undefined;
+  let pending: BinlogEvent[] = [];
+  let pendingBytes = 0;
+  const formatKey = (fd: FormatDescription) => {
+    if (fd !== keyFd) {
+      keyFd = fd;
+      key = formatDescriptionKey(fd);
+    }
+    return key;
+  };
+  const flush = (): RenderedStatement[] => {
+    const evs = pending;
+    pending = [];
+    pendingBytes = 0;
+    const out: RenderedStatement[] = [];
+    const first = evs[0];
+    const last = evs[evs.length - 1];
+    const file = basename(first.file ?? opts.file ?? '');
+    const k = formatKey(first.fd);
+    if (k !== sentFormat && fde) {
+      out.push({
+        sql: `BINLOG '${fde.raw.toString('base64')}'`,
+        kind: 'format',
+        event: { file, offset: fde.offset, end: fde.offset + fde.length, endLogPos: fde.endLogPos },
+        completesEvent: false,
+        endsTransaction: false,
+      });
+      sentFormat = k;
+    }
+    const raw = evs.length === 1 ? first.raw : Buffer.concat(evs.map((e) => e.raw));
+    const event: RenderedStatement['event'] = {
+      file,
+      offset: first.offset,
+      end: last.offset + last.length,
+      endLogPos: last.endLogPos,
+    };
+    if (gtid !== undefined) event.gtid = gtid;
+    out.push({
+      sql: `BINLOG '${raw.toString('base64')}'`,
+      kind: 'rows',
+      event,
+      completesEvent: true,
+      endsTransaction: false,
+    });
+    return out;
+  };
+  for await (const ev of events) {
+    const t = ev.typeCode;
+    if (ev.inPayload) {
+      // MySQL transaction payloads: the renderer's business.
+    } else if (t === EventType.FORMAT_DESCRIPTION) {
+      fde = ev;
+    } else if (r.inTransaction && fde && (t === EventType.TABLE_MAP || PLAIN_ROWS.has(t))) {
+      pending.push(ev);
+      pendingBytes += ev.raw.length;
+      if (pendingBytes >= limit() && t !== EventType.TABLE_MAP && statementEnds(ev)) yield* flush();
+      continue;
+    } else if (r.inTransaction && (t === EventType.MARIADB_ANNOTATE_ROWS || t === EventType.ROWS_QUERY)) {
+      continue;
+    }
+    if (pending.length) yield* flush();
+    if (t === EventType.MARIADB_GTID || t === EventType.GTID || t === EventType.GTID_TAGGED) {
+      const g = (ev.data as { gtid?: string }).gtid;
+      gtid = g === 'ANONYMOUS' ? undefined : g;
+    } else if (t === EventType.ANONYMOUS_GTID) {
+      gtid = undefined;
+    }
+    yield* r.push(ev);
+    // Logs without GTIDs: no stale GTID on the next transaction's rows.
+    if (!r.inTransaction) gtid = undefined;
+  }
+  // Rows of a transaction the input ends inside: it is rolled back, like the renderer drops them.
+  pending = [];
+  yield* r.finish();
+}
+
+/** STMT_END_F in a rows event's flags (after its 6-byte table id, 4 in the oldest format). */
+function statementEnds(ev: BinlogEvent): boolean {
+  const idLen = postHeaderLength(ev.fd, ev.typeCode) === 6 ? 4 : 6;
+  const at = 19 + idLen;
+  return ev.raw.length > at + 1 && (ev.raw.readUInt16LE(at) & 1) === 1;
 }
 
 /**
@@ -91,14 +236,18 @@ interface Entry {
   st: RenderedStatement;
   parts: RenderedStatement[];
   text: string;
-  /** Rows statements joined into one BINLOG statement: their event bytes, until the packet is sent. */
-  rows?: Buffer[];
+  /** Rows statements joined into one BINLOG statement: their base64 chunks, until the packet is sent. */
+  rows?: string[];
   rowsBytes?: number;
 }
 
-/** The event bytes of a `BINLOG '…'` statement (base64 lines). */
-function binlogBytes(text: string): Buffer {
-  return Buffer.from(text.slice(text.indexOf("'") + 1, text.lastIndexOf("'")), 'base64');
+/**
+ * The base64 text of a `BINLOG '…'` statement. The server decodes a BINLOG statement's
+ * text as several base64 chunks one after the other (each with its own padding; what
+ * mysqlbinlog relies on too), so chunks are joined without decoding them.
+ */
+function binlogChunk(text: string): string {
+  return text.slice(text.indexOf("'") + 1, text.lastIndexOf("'"));
 }
 
 /** A rows statement inside a transaction: it can share a BINLOG statement with its neighbours. */
@@ -134,10 +283,13 @@ function mergeableSet(st: RenderedStatement): boolean {
 
 const PARSE_CONTEXT = /sql_mode|character_set_client/i;
 
+/** Statements of the fast path's own (not rendered from the log): not counted in the summary. */
+const SYNTHETIC = new WeakSet<RenderedStatement>();
+
 function joinBatch(entries: Entry[]): string {
   for (const e of entries) {
     if (e.rows) {
-      e.text = `BINLOG '${Buffer.concat(e.rows).toString('base64')}'`;
+      e.text = `BINLOG '${e.rows.join('\n')}'`;
       e.rows = undefined;
     }
   }
@@ -153,9 +305,19 @@ export async function applyStatementsFast(
   target: ApplyTarget,
   statements: AsyncIterable<RenderedStatement> | Iterable<RenderedStatement>,
   opts: FastApplyOptions = {},
+  /** Told the session's max_allowed_packet once connected, before the first statement is read. */
+  onSession?: (maxPacket: number) => void,
 ): Promise<ApplySummary> {
   const t0 = Date.now();
-  const o = { ...DEFAULTS, ...FAST_DEFAULTS, ...opts };
+  const o = {
+    connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+    queryTimeoutMs: opts.queryTimeoutMs ?? DEFAULTS.queryTimeoutMs,
+    maxAllowedPacket: opts.maxAllowedPacket ?? DEFAULTS.maxAllowedPacket,
+    batchBytes: opts.batchBytes ?? FAST_DEFAULTS.batchBytes,
+    batchStatements: opts.batchStatements ?? FAST_DEFAULTS.batchStatements,
+    joinRowsBytes: opts.joinRowsBytes ?? FAST_DEFAULTS.joinRowsBytes,
+    joinSets: opts.joinSets ?? FAST_DEFAULTS.joinSets,
+  };
   const log = opts.log ?? (() => {});
   const p = new Progress();
   const relax = (opts.durability ?? 'relaxed') === 'relaxed' && opts.stateDir !== undefined;
@@ -165,7 +327,7 @@ export async function applyStatementsFast(
   let current: RenderedStatement | undefined;
 
   const completed = (e: Entry) => {
-    for (const part of e.parts) p.done(part, byteLength(part));
+    for (const part of e.parts) if (!SYNTHETIC.has(part)) p.done(part, byteLength(part));
     session.track(e.parts);
   };
 
@@ -201,6 +363,7 @@ export async function applyStatementsFast(
         { stateDir: opts.stateDir, log, connectTimeoutMs: o.connectTimeoutMs },
       );
       await session.open();
+      onSession?.(session.maxPacket);
     } catch (err) {
       if (err instanceof ApplyError) throw err;
       throw p.failure(undefined, err, 'setup');
@@ -226,10 +389,10 @@ export async function applyStatementsFast(
         prev &&
         joinableRows(st) &&
         joinableRows(prev.st) &&
-        (prev.rowsBytes ?? byteLength(prev.st)) + bytes <= o.joinRowsBytes
+        (prev.rowsBytes ?? byteLength(prev.st)) + bytes <= Math.min(o.joinRowsBytes, session.maxPacket - 64 * 1024)
       ) {
-        prev.rows ??= [binlogBytes(prev.text)];
-        prev.rows.push(binlogBytes(text));
+        prev.rows ??= [binlogChunk(prev.text)];
+        prev.rows.push(binlogChunk(text));
         prev.rowsBytes = (prev.rowsBytes ?? byteLength(prev.st)) + bytes;
         prev.parts.push(st);
         batch.bytes += bytes;
@@ -246,8 +409,19 @@ export async function applyStatementsFast(
       batch.bytes += bytes + 3;
     };
     try {
+      /** The session's fixed timestamp as last set (undefined: unknown). */
+      let timestamp: string | undefined;
       for await (const st of statements) {
         current = st;
+        // The renderer sets the timestamp before every statement, as mysqlbinlog does; a
+        // session keeps a SET TIMESTAMP until the next one, so a repeat changes nothing —
+        // unless a BINLOG statement ran since (row events set the session's time to theirs).
+        if (st.kind === 'context' && st.sql.startsWith('SET TIMESTAMP=')) {
+          if (st.sql === timestamp) continue;
+          timestamp = st.sql;
+        } else if (st.kind !== 'gtid' && st.kind !== 'begin' && st.kind !== 'commit' && st.kind !== 'context') {
+          if (st.kind !== 'query' || /^\s*(BINLOG|SET)\b/i.test(st.sql)) timestamp = undefined;
+        }
         const bytes = byteLength(st);
         if (o.maxAllowedPacket > 0 && bytes + PACKET_OVERHEAD > session.maxPacket) {
           throw p.failure(
@@ -369,13 +543,15 @@ class BatchSession {
     const want = st.kind !== 'rows';
     if (want === this.annotate) return undefined;
     this.annotate = want;
-    return {
+    const set: RenderedStatement = {
       sql: `SET @@session.binlog_annotate_row_events=${want ? 1 : 0}`,
       kind: 'session',
       event: st.event,
       completesEvent: false,
       endsTransaction: false,
     };
+    SYNTHETIC.add(set);
+    return set;
   }
 
   private query(sql: string): Promise<unknown> {

@@ -9,11 +9,14 @@
  *   manager that died mid-apply leaves the file, and {@link restorePendingSettings} (at
  *   the manager's next start) or the next apply to the same target restores them.
  * - Restoring makes everything applied durable before returning, whatever the server's
- *   own configuration: sync_binlog=1 and innodb_flush_log_at_trx_commit=1 for a moment,
- *   then `FLUSH ENGINE LOGS` (on MariaDB 10.11 it fdatasyncs the InnoDB redo log and,
- *   with sync_binlog≠0, the current binlog — checked with strace), then the originals.
- *   `FLUSH BINARY LOGS` is not used: it fsyncs the binlog but leaves the redo log to a
- *   background checkpoint, and it would start a new binlog file on the new master.
+ *   own configuration: innodb_flush_log_at_trx_commit=1, then
+ *   `FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS` (fdatasyncs the InnoDB redo log; without
+ *   NO_WRITE_TO_BINLOG the FLUSH itself would be binlogged, with a GTID of the target's
+ *   own), then `FLUSH BINARY LOGS` when the binlog is on (closing the current binlog
+ *   fdatasyncs it, whatever sync_binlog says, and logs no GTID; the target continues in a
+ *   new binlog file), then the original values. Checked with strace on MariaDB 10.11:
+ *   FLUSH ENGINE LOGS does not sync the binlog, and sync_binlog=1 alone syncs nothing
+ *   until the next commit.
  * - Relaxed durability is safe against a crash of mariadbd or of the manager: with
  *   innodb_flush_log_at_trx_commit=2 and sync_binlog=0 every commit still reaches the
  *   operating system (redo log and binlog), so the server's crash recovery keeps InnoDB
@@ -22,6 +25,12 @@
  *   safe against an operating-system crash or power loss of the target *during* the
  *   apply; the target must then be rebuilt (as any replica that runs with these
  *   settings). `durability: 'keep'` leaves the settings alone.
+ * - innodb_log_file_buffering=ON (MariaDB ≥ 10.8) is part of the relaxation: with it
+ *   OFF (the default where O_DIRECT works) every commit's redo write goes to the device
+ *   even at innodb_flush_log_at_trx_commit=2 — half the fast path's speed here. MariaDB
+ *   10.11 cannot switch it back OFF at run time: it stays ON until the server restarts,
+ *   which costs no durability (at innodb_flush_log_at_trx_commit=1 every commit still
+ *   fdatasyncs ib_logfile0 — checked with strace); the restore logs it.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -140,17 +149,29 @@ async function readValues(server: ServerConnection, names: SettingName[]): Promi
  * Put the originals back and make what was applied durable. `record.relaxed`: force the
  * redo log and the binlog to disk first (see the module comment).
  */
-async function restoreOn(server: ServerConnection, record: PendingSettings): Promise<void> {
-  const mariadb = server.version.flavor === 'mariadb';
+async function restoreOn(server: ServerConnection, record: PendingSettings): Promise<string[]> {
   if (record.relaxed) {
     await server.query('SET GLOBAL innodb_flush_log_at_trx_commit=1');
-    if (mariadb) await server.query('SET GLOBAL sync_binlog=1');
-    await server.query('FLUSH ENGINE LOGS');
+    await server.query('FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS');
+    const logBin = await server.one<{ b: unknown }>('SELECT @@GLOBAL.log_bin AS b');
+    if (Number(logBin?.b) === 1) await server.query('FLUSH BINARY LOGS');
   }
   for (const [name, value] of Object.entries(record.original) as [SettingName, number | undefined][]) {
     if (typeof value !== 'number' || !Number.isFinite(value)) continue;
     await server.query(`SET GLOBAL ${name}=${value}`);
   }
+  // MariaDB 10.11 accepts innodb_log_file_buffering=OFF at run time but keeps buffering
+  // until the next restart (the O_DIRECT reopen happens only at startup). Durability does
+  // not depend on it: innodb_flush_log_at_trx_commit=1 fdatasyncs ib_logfile0 either way.
+  const notes: string[] = [];
+  if (record.original.innodb_log_file_buffering === 0) {
+    const now = await readValues(server, ['innodb_log_file_buffering']);
+    if (now.innodb_log_file_buffering === 1)
+      notes.push(
+        'innodb_log_file_buffering stays ON until the server restarts (MariaDB does not switch it back at run time; commits stay durable)',
+      );
+  }
+  return notes;
 }
 
 /** A target's changed settings, restored by {@link restore}. */
@@ -207,7 +228,7 @@ export class TargetSettings {
         // 2, never 0: the redo log must reach the OS at every commit (see the module comment).
         if (current.innodb_flush_log_at_trx_commit !== undefined && current.innodb_flush_log_at_trx_commit !== 2)
           changed.innodb_flush_log_at_trx_commit = 2;
-        // MySQL: sync_binlog is left alone (FLUSH ENGINE LOGS is not known to sync its binlog).
+        // MySQL: sync_binlog is left alone (its binlog rotation is not checked to sync the old file).
         if (mariadb && current.sync_binlog !== undefined && current.sync_binlog !== 0) changed.sync_binlog = 0;
         // Through the page cache like the binlog: a commit's redo write no longer waits for the device.
         if (current.innodb_log_file_buffering === 0) changed.innodb_log_file_buffering = 1;
@@ -219,7 +240,7 @@ export class TargetSettings {
       const original: SettingValues = {};
       for (const k of keys) original[k] = current[k];
       if (relax) {
-        // Restoring passes through =1 for both (the durable flush): record both originals.
+        // Restoring passes through =1 (the durable flush): record both originals.
         if (current.innodb_flush_log_at_trx_commit !== undefined)
           original.innodb_flush_log_at_trx_commit = current.innodb_flush_log_at_trx_commit;
         if (mariadb && current.sync_binlog !== undefined) original.sync_binlog = current.sync_binlog;
@@ -254,8 +275,9 @@ export class TargetSettings {
     const record = this.record;
     if (!record) return {};
     const server = await ServerConnection.open(this.target, { connectTimeoutMs: 10_000 });
+    let notes: string[];
     try {
-      await restoreOn(server, record);
+      notes = await restoreOn(server, record);
     } finally {
       await server.close();
     }
@@ -264,6 +286,7 @@ export class TargetSettings {
     this.log(
       `restored ${describe(record.original) || 'settings'}${record.relaxed ? '; redo log and binlog flushed to disk' : ''}`,
     );
+    for (const n of notes) this.log(n);
     return record.original;
   }
 }
@@ -310,7 +333,7 @@ export async function restorePendingSettings(
       if (!login) throw new Error('no credentials for this server in the configuration');
       const server = await ServerConnection.open(login, { connectTimeoutMs: 10_000 });
       try {
-        await restoreOn(server, record);
+        for (const n of await restoreOn(server, record)) log(`${record.target.host}:${record.target.port}: ${n}`);
       } finally {
         await server.close();
       }
