@@ -16,6 +16,10 @@ command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v keepalived >/dev/null 2>&1 || [ -x /usr/sbin/keepalived ] || need+=(keepalived)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+# Manager HA (etcd) and the topology page's browser test (headless Chromium, driven by
+# playwright-core with executablePath, never a downloaded browser).
+command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || need+=(etcd-server)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
@@ -28,7 +32,7 @@ if [ ${#need[@]} -gt 0 ]; then
   # The package starts a system server; mha-ts runs its own instances.
   if command -v systemctl >/dev/null 2>&1; then systemctl stop mariadb >/dev/null 2>&1 || true; fi
   # Same for keepalived and HAProxy: the tests start their own, inside network namespaces.
-  if command -v systemctl >/dev/null 2>&1; then systemctl stop keepalived haproxy >/dev/null 2>&1 || true; fi
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop keepalived haproxy etcd >/dev/null 2>&1 || true; fi
 fi
 if [ ! -x node_modules/.bin/tsc ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
