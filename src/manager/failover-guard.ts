@@ -45,11 +45,11 @@ export class FailoverGuard {
   }
 
   async markComplete(): Promise<void> {
-    await fsp.writeFile(this.completeFile, '');
+    await fsp.writeFile(this.completeFile, '', { mode: 0o600 });
   }
 
   async markError(): Promise<void> {
-    await fsp.writeFile(this.errorFile, '');
+    await fsp.writeFile(this.errorFile, '', { mode: 0o600 });
   }
 }
 

@@ -12,7 +12,7 @@ import { type ChangeSourceSpec, changeSourceStatement } from '../mysql/replicati
 import type { FileAccess } from '../remote/file-access.js';
 import { LocalFileAccess } from '../remote/file-access.js';
 import type { Config, ServerConfig } from './config/index.js';
-import { FailoverGuard } from './failover-guard.js';
+import { type FailoverProgress, type FailoverState, type Fence, fileFailoverState, noFence } from './failover-state.js';
 import {
   type ErrantFinding,
   type ErrantPolicy,
@@ -71,6 +71,10 @@ export interface FailoverOptions {
   gtidWaitTimeoutSec?: number;
   /** How the monitor found the master dead (for the report). */
   detection?: { firstFailureAt: Date; detectedAt: Date; evidence: string[] };
+  /** Guard, progress and reports (default: files in the manager's workdir). */
+  state?: FailoverState;
+  /** Asked before every change to a server; throws when this manager may no longer act. */
+  fence?: Fence;
 }
 
 export interface PhaseTiming {
@@ -113,6 +117,8 @@ export interface FailoverReport {
   error?: string;
   /** The phase a failed failover stopped in. */
   stoppedIn?: string;
+  /** Set when this run finished a failover an earlier run had interrupted. */
+  resumed?: { newMaster: string; phase: string; repointedBefore: string[] };
   lines: string[];
 }
 
@@ -149,7 +155,9 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         }
       : undefined,
   };
-  const guard = new FailoverGuard(workdir, app);
+  const state = opts.state ?? fileFailoverState(workdir, app);
+  const guard = state.guard;
+  const fence = opts.fence ?? noFence;
   let servers: ServerState[] = [];
   let fenced = false;
   let errorMarked = false;
@@ -173,7 +181,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
   }
 
   try {
-    await fsp.mkdir(workdir, { recursive: true });
+    await fsp.mkdir(workdir, { recursive: true, mode: 0o700 });
     log.info('MHA::MasterFailover version 0.58 (mha-ts).');
     log.info('Starting master failover.');
     report.lines.push(
@@ -204,9 +212,33 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
       if (!d.config.ignoreFail)
         throw new FailoverAbort(`Server ${d.name} is dead, but must be alive! Check server settings.`);
     }
+    // An earlier run of this failover that got as far as opening a new master left its
+    // progress: this run finishes it with the same new master instead of choosing another.
+    const interrupted = await resumableProgress(state, opts, log);
+    const isRecordedNewMaster = (s: ServerState) =>
+      interrupted !== undefined &&
+      s.config.hostname === interrupted.newMaster.hostname &&
+      s.config.port === interrupted.newMaster.port;
+    const alreadyRepointed: ServerState[] = [];
     let replicas = alive.filter((s) => {
-      if (!s.replica) return false;
+      if (!s.replica) {
+        if (s.config.ignoreFail) return false;
+        if (isRecordedNewMaster(s)) {
+          throw new FailoverAbort(
+            `The interrupted failover already completed on the new master ${s.name} (it no longer replicates); the replicas still pointing at the dead master cannot be recovered from its relay logs. Repoint or rebuild them from ${s.name}.`,
+          );
+        }
+        // A writable non-replica may already be a master (an earlier, partly completed
+        // failover, or an operator's promotion): promoting another would make two.
+        throw new FailoverAbort(
+          `${s.name} is alive and not a replica of the dead master ${serverName(opts.deadMaster)} (read_only=${s.readOnly ? 1 : 0}): it may already be the new master. Check the topology before failing over; nothing was changed.`,
+        );
+      }
       if (!replicatesFrom(s, opts.deadMaster)) {
+        if (interrupted && replicatesFromAddress(s, interrupted.newMaster)) {
+          alreadyRepointed.push(s);
+          return false;
+        }
         if (s.config.ignoreFail) return false;
         throw new FailoverAbort(
           `Slave ${s.name} replicates from ${s.replica.masterHost}:${s.replica.masterPort}, not from the dead master ${serverName(opts.deadMaster)}.`,
@@ -214,6 +246,22 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
       }
       return true;
     });
+    if (interrupted) {
+      if (!replicas.some(isRecordedNewMaster)) {
+        throw new FailoverAbort(
+          `The interrupted failover's new master ${interrupted.newMaster.name} is not alive or no longer replicates from the dead master; resolve it by hand (it was to be opened at ${JSON.stringify(interrupted.newMasterPosition)}).`,
+        );
+      }
+      log.info(
+        `Resuming the failover interrupted in ${interrupted.phase}: new master ${interrupted.newMaster.name}; already repointed: ${alreadyRepointed.map((r) => r.name).join(', ') || '(none)'}.`,
+      );
+      report.resumed = {
+        newMaster: interrupted.newMaster.name,
+        phase: interrupted.phase,
+        repointedBefore: alreadyRepointed.map((r) => r.name),
+      };
+      report.lines.push(`Resumed the failover interrupted in ${interrupted.phase}.`);
+    }
     if (replicas.length === 0) throw new FailoverAbort("There is no alive slave. We can't do failover");
     for (const r of replicas) {
       if (!r.replica!.sqlRunning && r.replica!.lastSqlErrno !== 0 && !r.config.ignoreFail) {
@@ -255,11 +303,14 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         if (replicas.length === 0) throw new FailoverAbort('Every alive slave has errant transactions.');
       }
     }
+    // Finishing an interrupted failover is not a second failover: the guard's error flag is
+    // what that interruption left.
     const refusal = await guard.refusal({
-      ignoreLastFailover: opts.ignoreLastFailover ?? false,
+      ignoreLastFailover: (opts.ignoreLastFailover ?? false) || interrupted !== undefined,
       lastFailoverMinute: opts.lastFailoverMinute ?? 480,
     });
     if (refusal) throw new FailoverAbort(refusal);
+    await fence('Phase 1: lock the replicas and start their SQL threads');
     for (const r of replicas) {
       const got = await r.conn!.one<{ l: unknown }>('SELECT GET_LOCK(?, 1) AS l', [FAILOVER_LOCK]);
       if (Number(got?.l) !== 1) {
@@ -275,6 +326,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
 
     // ---- Phase 2: fence the dead master ----------------------------------------------
     phase('Phase 2: Dead Master Shutdown Phase');
+    await fence("Phase 2: stop the replicas' I/O threads and fence the dead master");
     await guard.markError(); // until we finish, a crash here must block the next automatic failover
     errorMarked = true;
     // Freezing every replica's read position first makes "latest" a fixed target.
@@ -456,7 +508,10 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
       log.info(`${base.name} has all relay logs for recovery.`);
       report.lines.push(`The latest slave ${base.name} has all relay logs for recovery.`);
     }
-    const newMaster = selectNewMaster(opts, replicas, latest, latestPos, gtidMode);
+    if (config.app.checkReplDelay) await measureUnappliedRelayLog(opts, replicas, latestPos);
+    const newMaster = interrupted
+      ? replicas.find(isRecordedNewMaster)!
+      : selectNewMaster(opts, replicas, latest, latestPos, gtidMode);
     log.info(`New master is ${newMaster.name}`);
     report.lines.push(`Selected ${newMaster.name} as a new master.`);
     report.newMaster = newMaster.name;
@@ -473,11 +528,13 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     if (gtidMode === 'mysql') {
       phase('Phase 3.3: New Master Recovery Phase');
       log.info('*NOTICE: If any error happens from this phase, manual recovery is needed.');
+      await fence(`Phase 3.3: recover ${newMaster.name} by GTID replication`);
       nmOutcome = await recoverByGtidReplication(opts, newMaster, base, masterBinlogs, workdir, stamp, gtidWaitSec);
     } else {
       phase('Phase 3.4: New Master Diff Log Generation Phase');
       log.info('*NOTICE: If any error happens from this phase, manual recovery is needed.');
       phase('Phase 3.5: Master Log Apply Phase');
+      await fence(`Phase 3.5: apply the diff to ${newMaster.name}`);
       nmOutcome = await recoverServer(
         opts,
         newMaster,
@@ -525,7 +582,32 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         : changeSourceStatement(d, { ...sourceSpec(newMaster), password: '' }).display;
     report.changeMasterStatement = changeMaster;
     log.info(` All other slaves should start replication from here. Statement should be: ${changeMaster}`);
+    // From here on a rerun must finish this failover with this new master.
+    const progress: FailoverProgress = {
+      app,
+      deadMaster: { hostname: dm.hostname, ip: dm.ip ?? dm.hostname, port: dm.port },
+      newMaster: {
+        name: newMaster.name,
+        hostname: newMaster.config.hostname,
+        ip: newMaster.config.ip ?? newMaster.config.hostname,
+        port: newMaster.config.port,
+      },
+      newMasterPosition: report.newMasterPosition,
+      phase: 'Phase 3.6: open the new master',
+      repointed: alreadyRepointed.map((r) => r.name),
+      updatedAt: new Date().toISOString(),
+    };
+    // Replicas are repointed in parallel: their records are written one after the other.
+    let progressWrites = Promise.resolve();
+    const saveProgress = () => {
+      const snapshot = { ...progress, repointed: [...progress.repointed], updatedAt: new Date().toISOString() };
+      progressWrites = progressWrites.catch(() => {}).then(() => state.progress.save(snapshot));
+      return progressWrites;
+    };
+    await fence(`record the failover's progress (new master ${newMaster.name})`);
+    await saveProgress();
     if (config.app.masterIpFailoverScript) {
+      await fence('master_ip_failover_script --command=start');
       const r = await runHook(
         log,
         config.app.masterIpFailoverScript,
@@ -546,6 +628,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     if (!opts.skipDisableReadOnly) {
       // Opening the new master only now: the old one is fenced, so there is never a second writer.
       if (!fenced) throw new FailoverAbort('internal: new master opened before the dead master was fenced');
+      await fence(`SET GLOBAL read_only=0 on ${newMaster.name}`);
       await nmConn.query('SET GLOBAL read_only=0');
       log.info(`Setting read_only=0 on ${newMaster.name}..`);
     }
@@ -553,6 +636,8 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
 
     // ---- Phase 4: every other replica, in parallel ------------------------------------
     phase('Phase 4: Slaves Recovery Phase');
+    progress.phase = 'Phase 4: Slaves Recovery Phase';
+    await saveProgress();
     const rest = replicas.filter((r) => r !== newMaster);
     let recoveries: Promise<ServerOutcome>[];
     // GTID replicas fetch whatever they lack from the new master's binlog (MHA's GTID way),
@@ -593,14 +678,16 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
             message: 'ERROR: the latest slave lacks the relay logs this slave needs; could not recover.',
           });
         }
-        return recoverServer(
-          opts,
-          r,
-          latest.includes(r) ? undefined : { state: base, relay: baseRelay! },
-          masterBinlogs,
-          workdir,
-          stamp,
-          'replica',
+        return fence(`Phase 4: apply the diff to ${r.name}`).then(() =>
+          recoverServer(
+            opts,
+            r,
+            latest.includes(r) ? undefined : { state: base, relay: baseRelay! },
+            masterBinlogs,
+            workdir,
+            stamp,
+            'replica',
+          ),
         );
       });
     }
@@ -613,7 +700,12 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         // RESET SLAVE delete a replica's relay logs: repoint it only once they are done.
         if (r === base) await allRecovered;
         try {
+          await fence(`Phase 4: repoint ${r.name} to ${newMaster.name}`);
           await changeMasterAndStart(r, sourceSpec(r));
+          progress.repointed.push(r.name);
+          await saveProgress().catch((e: Error) =>
+            log.warning(`Could not record that ${r.name} was repointed (a rerun finds it anyway): ${e.message}`),
+          );
           if (byGtidReplication) {
             await waitGtidsExecuted(r, waitTarget(r), gtidWaitSec);
             out.message = `OK: Slave started, replicating from ${newMaster.name} by GTID (${gtidMode === 'mysql' ? 'auto-position' : `MASTER_USE_GTID=${mariadbUseGtid(r)}`}); it executed everything the new master had.`;
@@ -636,6 +728,24 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         message: `ERROR: excluded (errant transactions ${report.errantTransactions?.find((f) => f.server === x.name)?.gtids}); not repointed, rebuild it from ${newMaster.name}.`,
       });
     }
+    for (const x of alreadyRepointed) {
+      // The interruption may have come between CHANGE MASTER and START SLAVE.
+      let message = `OK: already repointed to ${newMaster.name} by the interrupted failover.`;
+      let status: ServerOutcome['status'] = 'ok';
+      try {
+        const st = await refreshReplica(x);
+        if (!st?.ioRunning || !st.sqlRunning) {
+          await fence(`start replication on ${x.name}`);
+          await x.conn!.query(x.conn!.dialect.startReplica);
+          message = `OK: already repointed to ${newMaster.name} by the interrupted failover; replication started.`;
+        }
+      } catch (err) {
+        status = 'failed';
+        message = `WARN: repointed to ${newMaster.name} by the interrupted failover, but starting it failed: ${(err as Error).message}`;
+      }
+      log.info(`${x.name}: ${message}`);
+      outcomes.push({ server: x.name, role: 'replica', status, message });
+    }
     report.servers.push(...outcomes);
     for (const o of outcomes) report.lines.push(`${o.server}: ${o.message}`);
     const failed = outcomes.filter((o) => o.status !== 'ok');
@@ -644,6 +754,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     // ---- Phase 5: new master cleanup -------------------------------------------------
     phase('Phase 5: New master cleanup phase');
     if (!newMaster.config.skipResetSlave) {
+      await fence(`Phase 5: reset replication on ${newMaster.name}`);
       await newMaster.conn!.query(newMaster.conn!.dialect.stopReplica);
       await newMaster.conn!.query(newMaster.conn!.dialect.resetReplicaAll);
       log.info(` ${newMaster.name}: Resetting slave info succeeded.`);
@@ -660,6 +771,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     report.lines.push(final);
     await guard.clear();
     await guard.markComplete();
+    await state.progress.clear();
   } catch (err) {
     const stoppedIn = phaseName;
     phase('');
@@ -677,7 +789,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     // A failover refused or stopped in Phase 1 touched nothing: the flag files stay as they
     // were (a refusal must keep refusing). From Phase 2 on, the error flag blocks the next
     // automatic failover until an operator has looked.
-    if (errorMarked) log.error(`Failover error flag file ${guard.errorFile} was created.`);
+    if (errorMarked) log.error('Failover error flag (the failover.error file, or its etcd record) was set.');
     report.exitCode = 1;
     report.status = 'failed';
   } finally {
@@ -701,9 +813,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     }).catch((e: Error) => ({ code: -1, output: e.message }));
     if (r.code !== 0) log.warning(`report_script exited with ${r.code}.`);
   }
-  await fsp
-    .writeFile(join(workdir, `${app}.failover.report.json`), `${JSON.stringify(report, null, 2)}\n`)
-    .catch(() => {});
+  await state.saveReport(report).catch((e: Error) => log.warning(`Could not keep the failover report: ${e.message}`));
   return report;
 }
 
@@ -805,6 +915,7 @@ function selectNewMaster(
 ): ServerState {
   const { config, log } = opts;
   const bad = new Set<ServerState>();
+  const delayOnly = new Set<ServerState>();
   for (const r of replicas) {
     const why = r.config.noMaster
       ? 'no_master is set'
@@ -819,6 +930,7 @@ function selectNewMaster(
               : undefined;
     if (why) {
       bad.add(r);
+      if (why === 'SQL Thread delays too much') delayOnly.add(r);
       log.info(`${r.name} cannot be the new master: ${why}.`);
     }
   }
@@ -839,6 +951,14 @@ function selectNewMaster(
     candidates.find(ok) ??
     (config.app.latestPriority ? latest.find(ok) : undefined) ??
     replicas.find(ok);
+  if (!pick && delayOnly.size > 0) {
+    // Every candidate is merely slow to recover: a slow failover beats no master at all.
+    const slow = latest.find((r) => delayOnly.has(r)) ?? replicas.find((r) => delayOnly.has(r))!;
+    log.warning(
+      `Every possible new master is behind by more than ${REPL_DELAY_LIMIT / 1e6} MB of relay log (check_repl_delay); choosing ${slow.name} anyway: its recovery will take longer.`,
+    );
+    return slow;
+  }
   if (!pick) {
     throw new FailoverAbort(
       'None of existing slaves matches as a new master. Maybe preferred node is misconfigured or all slaves are too  far behind.',
@@ -847,22 +967,96 @@ function selectNewMaster(
   return pick;
 }
 
-/** check_repl_delay: a replica whose SQL thread is far behind would take long to recover. */
-function delayedTooMuch(r: ServerState, latestPos: { file: string; pos: number }): boolean {
-  const exec = r.replica!.positions.exec;
-  if (compareLogFileNames(exec.file, latestPos.file) < 0) {
-    // A different file is only "too far" when it is more than ~100 MB of binlog away; MHA
-    // refused any file difference (manager#143). Without sizes, allow one rotation.
-    const e = parseLogFileName(exec.file);
-    const l = parseLogFileName(latestPos.file);
-    return !e || !l || l.number - e.number > 1;
-  }
-  return latestPos.pos > exec.pos + 100_000_000;
+const REPL_DELAY_LIMIT = 100_000_000;
+const unappliedBytes = new WeakMap<ServerState, number>();
+
+/**
+ * check_repl_delay in bytes: what a replica's SQL thread has still to execute of its relay
+ * logs (from Relay_Log_File:Relay_Log_Pos to the end of the last one), plus what it never
+ * received when that is in the same binlog file as the latest position. MHA refused any
+ * binlog file difference (manager#143), which with a small max_binlog_size refuses a replica
+ * a few KB behind.
+ */
+async function measureUnappliedRelayLog(
+  opts: FailoverOptions,
+  replicas: ServerState[],
+  latestPos: { file: string; pos: number },
+): Promise<void> {
+  await Promise.all(
+    replicas.map(async (r) => {
+      try {
+        const set = await relayLogSetOf(opts, r);
+        const { relayFile, relayPos, read } = r.replica!.positions;
+        const from = set.files.indexOf(relayFile);
+        if (from < 0) return;
+        let bytes = 0;
+        for (const f of set.files.slice(from)) {
+          const size = await set.access.size(`${set.dir}/${f}`);
+          if (size === null) return;
+          bytes += f === relayFile ? Math.max(0, size - relayPos) : size;
+        }
+        if (compareLogFileNames(read.file, latestPos.file) === 0) bytes += Math.max(0, latestPos.pos - read.pos);
+        unappliedBytes.set(r, bytes);
+      } catch {
+        // Unknown: delayedTooMuch falls back to positions.
+      }
+    }),
+  );
 }
 
-/** Wait until a replica's SQL thread has applied everything its I/O thread wrote, then stop it. */
+function delayedTooMuch(r: ServerState, latestPos: { file: string; pos: number }): boolean {
+  const measured = unappliedBytes.get(r);
+  if (measured !== undefined) return measured > REPL_DELAY_LIMIT;
+  const exec = r.replica!.positions.exec;
+  if (compareLogFileNames(exec.file, latestPos.file) < 0) {
+    // Without relay-log sizes: a file difference is all we know; allow a few rotations.
+    const e = parseLogFileName(exec.file);
+    const l = parseLogFileName(latestPos.file);
+    return !e || !l || l.number - e.number > 3;
+  }
+  return latestPos.pos > exec.pos + REPL_DELAY_LIMIT;
+}
+
+/** A failover progress record left by an earlier, interrupted run for this dead master. */
+async function resumableProgress(
+  state: FailoverState,
+  opts: FailoverOptions,
+  log: ManagerLog,
+): Promise<FailoverProgress | undefined> {
+  const p = await state.progress.load();
+  if (!p) return undefined;
+  const dm = opts.deadMaster;
+  if (p.deadMaster.hostname !== dm.hostname || p.deadMaster.port !== dm.port) {
+    log.warning(
+      `Ignoring a failover progress record of another dead master (${p.deadMaster.hostname}:${p.deadMaster.port} → ${p.newMaster.name}, ${p.updatedAt}).`,
+    );
+    return undefined;
+  }
+  if (opts.newMaster && opts.newMaster.host !== p.newMaster.hostname && opts.newMaster.host !== p.newMaster.ip) {
+    throw new FailoverAbort(
+      `An interrupted failover of ${serverName(dm)} already opened ${p.newMaster.name} as the new master; refusing to promote ${opts.newMaster.host} as well. Re-run without --new_master_host to finish it.`,
+    );
+  }
+  return p;
+}
+
+function replicatesFromAddress(r: ServerState, m: { hostname: string; ip: string; port: number }): boolean {
+  const rs = r.replica;
+  return !!rs && (rs.masterHost === m.hostname || rs.masterHost === m.ip) && rs.masterPort === m.port;
+}
+
+/**
+ * Wait until a replica's SQL thread has applied what it can of its relay logs, then stop it.
+ * A relay log that ends inside a transaction (the I/O thread stopped, or the master died,
+ * with a transaction on the wire) never lets exec reach read: the SQL thread waits for the
+ * rest forever. So the wait ends as soon as the SQL thread says it has read all its relay
+ * log, or stops moving; what it did not apply is recovered from the relay logs anyway (the
+ * exec→read piece).
+ */
 async function drainRelayLogs(s: ServerState, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let lastExec = '';
+  let stillSince = Date.now();
   for (let i = 0; ; i++) {
     const st = await refreshReplica(s);
     if (!st) throw new Error('no longer a replica');
@@ -873,10 +1067,17 @@ async function drainRelayLogs(s: ServerState, timeoutMs: number): Promise<void> 
     }
     const { read, exec } = st.positions;
     if (read.file === exec.file && read.pos === exec.pos) break;
-    if (Date.now() > deadline || i > 100_000) {
-      // Received but unapplied events are still recovered (exec→read piece); stop waiting.
-      break;
+    const execNow = `${exec.file}:${exec.pos}`;
+    if (execNow !== lastExec) {
+      lastExec = execNow;
+      stillSince = Date.now();
     }
+    // A big transaction being applied leaves exec unchanged for its whole run, so "not
+    // moving" alone must last longer than the server's own "read all relay log".
+    const idle = /read all relay log/i.test(st.sqlState);
+    if (!st.ioRunning && idle && Date.now() - stillSince > 300) break;
+    if (!st.ioRunning && Date.now() - stillSince > 5_000) break;
+    if (Date.now() > deadline || i > 100_000) break;
     await sleep(50);
   }
   await s.conn!.query(s.conn!.dialect.stopReplica);

@@ -42,6 +42,7 @@ import { FAILOVER_LOCK } from '../engine/relay-purge.js';
 import {
   type ChangeSourceSpec,
   changeSourceStatement,
+  mhaChangeSourceDisplay,
   readOnlyStatements,
   type WaitOutcome,
   waitForGtids,
@@ -49,6 +50,7 @@ import {
 } from '../mysql/replication-sql.js';
 import { ServerConnection } from '../mysql/server-connection.js';
 import type { Config } from './config/index.js';
+import { type Fence, noFence } from './failover-state.js';
 import {
   type ErrantFinding,
   type ErrantPolicy,
@@ -108,6 +110,8 @@ export interface SwitchoverOptions {
   errantTransactions?: ErrantPolicy;
   /** Where the JSON report goes; default `<manager_workdir>/<app>.switch.report.json`, null: none. */
   reportFile?: string | null;
+  /** Asked before the switch changes a server (manager HA: the leadership's fencing check). */
+  fence?: Fence;
 }
 
 export interface SwitchStep {
@@ -549,6 +553,9 @@ export async function runOnlineSwitch(opts: SwitchoverOptions): Promise<Switchov
 
     // ---- Phase 2: reject updates on the orig master ------------------------------------
     phase('Phase 2: Rejecting updates Phase');
+    // Checked once before the write-block window, not inside it: the window stays short and a
+    // deposed manager never starts one.
+    await (opts.fence ?? noFence)('Phase 2: block writes on the orig master and promote the new one');
     await preSync(om, nm, gtidMode, gtidKind, opts, log);
     if (!config.app.masterIpOnlineChangeScript) {
       log.warning('master_ip_online_change_script is not defined. Skipping disabling writes on the current master.');
@@ -654,10 +661,15 @@ export async function runOnlineSwitch(opts: SwitchoverOptions): Promise<Switchov
         : { gtid: gtidMode === 'mysql' ? ('auto' as const) : mariadbUseGtid(r) }),
     });
     const d = nm.conn!.dialect;
-    const p = d.sourceOption;
     report.changeMasterStatement =
       gtidMode === 'none'
-        ? `${d.changeSource} ${p}_HOST='${newMasterHost}', ${p}_PORT=${nm.config.port}, ${p}_LOG_FILE='${newPos.file}', ${p}_LOG_POS=${newPos.pos}, ${p}_USER='${repl}', ${p}_PASSWORD='xxx';`
+        ? mhaChangeSourceDisplay(d, {
+            host: newMasterHost,
+            port: nm.config.port,
+            file: newPos.file,
+            pos: newPos.pos,
+            user: repl,
+          })
         : changeSourceStatement(d, sourceSpec(nm)).display;
     if (config.app.masterIpOnlineChangeScript) {
       log.info('Executing master ip online change script to allow write on the new master:');
@@ -691,6 +703,7 @@ export async function runOnlineSwitch(opts: SwitchoverOptions): Promise<Switchov
 
     // ---- after the switch: nothing can be rolled back any more -------------------------
     phase('Switching slaves', false);
+    await (opts.fence ?? noFence)('repoint the other replicas');
     if (writeBlockMode === 'ftwrl') {
       // Writers stuck on the read lock must not commit on the old master after UNLOCK.
       report.killedConnections += await killSessions(om.conn!, 'writers');
@@ -827,8 +840,8 @@ export async function runOnlineSwitch(opts: SwitchoverOptions): Promise<Switchov
       opts.reportFile === undefined ? join(config.app.managerWorkdir, `${app}.switch.report.json`) : opts.reportFile;
     if (file) {
       await fsp
-        .mkdir(config.app.managerWorkdir, { recursive: true })
-        .then(() => fsp.writeFile(file, `${JSON.stringify(report, null, 2)}\n`))
+        .mkdir(config.app.managerWorkdir, { recursive: true, mode: 0o700 })
+        .then(() => fsp.writeFile(file, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o600 }))
         .catch(() => {});
     }
   }

@@ -33,6 +33,8 @@ export interface ReplicaStatus {
   masterServerId: number | undefined;
   masterUuid: string;
   secondsBehindMaster: number | null;
+  /** Slave_SQL_Running_State: what the SQL thread is doing ("…has read all relay log…"). */
+  sqlState: string;
 }
 
 /** One configured server as discovery found it. */
@@ -102,6 +104,7 @@ function readReplicaStatus(row: Record<string, unknown>): ReplicaStatus {
     masterServerId:
       (row.Master_Server_Id ?? row.Source_Server_Id) ? Number(row.Master_Server_Id ?? row.Source_Server_Id) : undefined,
     masterUuid: String(row.Master_UUID ?? row.Source_UUID ?? ''),
+    sqlState: String(row.Slave_SQL_Running_State ?? row.Replica_SQL_Running_State ?? ''),
     secondsBehindMaster:
       (row.Seconds_Behind_Master ?? row.Seconds_Behind_Source ?? null) === null
         ? null
@@ -227,9 +230,9 @@ export function readLocalIndex(path: string): string[] {
 }
 
 /**
- * Point a replica at a (new) master and start it: STOP, RESET (relay logs go; MariaDB keeps
- * gtid_slave_pos), CHANGE MASTER in the server's dialect, relay_log_purge=0 again if it
- * was (CHANGE MASTER re-enables it), START; then wait, bounded, until both threads run —
+ * Point a replica at a (new) master and start it: STOP, CHANGE MASTER in the server's dialect
+ * (relay logs go; MariaDB keeps gtid_slave_pos), relay_log_purge=0 again if it was (CHANGE
+ * MASTER re-enables it), START; then wait, bounded, until both threads run —
  * failing early when the SQL thread stops with an error.
  */
 export async function changeMasterAndStart(
@@ -239,7 +242,9 @@ export async function changeMasterAndStart(
 ): Promise<Statement> {
   const c = r.conn!;
   await c.query(c.dialect.stopReplica);
-  await c.query(c.dialect.resetReplica);
+  // No RESET SLAVE first: CHANGE MASTER to a new host drops the relay logs itself, and a
+  // manager killed between the two would leave a replica with neither its old coordinates
+  // (for a rerun to recover it) nor the new ones.
   const st = changeSourceStatement(c.dialect, spec);
   await c.query(st.sql, st.params);
   if (r.relayLogPurge === false) await c.query('SET GLOBAL relay_log_purge=0');

@@ -1,8 +1,6 @@
 /**
- * Defects the reliability harness found in code owned by other parts of the project,
- * each reduced to a focused test on real servers. They are `it.fails` while the defect
- * is there (so CI stays green and documents it); when the fix lands the test starts
- * passing, vitest reports the `.fails` test as failed, and `.fails` is removed.
+ * Defects the reliability harness found in the manager, each reduced to a focused test on
+ * real servers; each failed before its fix (they were `it.fails` until then).
  * docs/reliability.md lists them with the fix.
  *
  * Addresses 127.0.0.121–123 and .125–126: no other suite uses them.
@@ -71,8 +69,8 @@ function managerParts(c: ClusterLab) {
  * every local user. They hold topology, positions and the CHANGE MASTER statement; the
  * issue's security review asks for 0600. The saved binlog is already 0600.
  */
-describe('defects found by the reliability harness, no servers needed (it.fails until fixed)', () => {
-  it.fails('the manager creates its state files 0600', async () => {
+describe('defects found by the reliability harness, no servers needed (regression tests: each failed before its fix)', () => {
+  it('the manager creates its state files 0600', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mha-modes-'));
     try {
       const conf = join(dir, 'app1.cnf');
@@ -116,7 +114,7 @@ describe('defects found by the reliability harness, no servers needed (it.fails 
 
 const lab = describe.skipIf(!mariadbAvailable() || !sshdAvailable());
 
-lab('defects found by the reliability harness (it.fails until fixed)', () => {
+lab('defects found by the reliability harness (regression tests: each failed before its fix)', () => {
   /*
    * Trials 1 and 3 of `npm run trials -- --seed 7`: every replica's SQL thread a few
    * binlog files behind — with max_binlog_size=128K/256K, a few hundred KB — and the
@@ -125,7 +123,7 @@ lab('defects found by the reliability harness (it.fails until fixed)', () => {
    * delayedTooMuch() counts files ("allow one rotation") where its own comment means
    * ~100 MB of binlog.
    */
-  it.fails('check_repl_delay: replicas a few small binlog files behind are not "too far behind"', {
+  it('check_repl_delay: replicas a few small binlog files behind are not "too far behind"', {
     timeout: 240_000,
   }, async () => {
     const c = await cluster({ firstOctet: 121, instance: { maxBinlogSize: 65536 } });
@@ -179,7 +177,7 @@ lab('defects found by the reliability harness (it.fails until fixed)', () => {
    * exec == read until its 60 s bound, for each such server, although the SQL thread is
    * idle ("Slave has read all relay log; waiting for more updates").
    */
-  it.fails('a replica whose relay log ends inside a transaction does not hold the failover for 60 s', {
+  it('a replica whose relay log ends inside a transaction does not hold the failover for 60 s', {
     timeout: 240_000,
   }, async () => {
     // db2 replicates through a slow link, so its I/O thread can be stopped inside a big transaction.
@@ -256,7 +254,7 @@ lab('defects found by the reliability harness (it.fails until fixed)', () => {
    * (`if (!s.replica) return false;`) instead of refusing to fail over while another
    * configured server already acts as a master.
    */
-  it.fails('a dead-master failover refuses while another configured server is an alive, writable non-replica', {
+  it('a dead-master failover refuses while another configured server is an alive, writable non-replica', {
     timeout: 240_000,
   }, async () => {
     const c = await cluster({ firstOctet: 121 });
@@ -287,11 +285,13 @@ lab('defects found by the reliability harness (it.fails until fixed)', () => {
    * src/manager/failover.ts). RESET SLAVE had deleted that replica's relay logs and
    * coordinates; the restarted manager saw it "replicating from the dead master at :4",
    * could not recover it (exit 10) and left it orphaned, and masterha_master_switch then
-   * refused because the other replica already replicated from the new master. Here the
-   * crash point is hit exactly: a proxy on the manager's route to db3 kills the manager
-   * once RESET SLAVE has executed there.
+   * refused because the other replica already replicated from the new master. The repoint
+   * no longer runs RESET SLAVE, and the failover records its progress before the first
+   * repoint; here a proxy on the manager's route to db3 kills the manager right after
+   * CHANGE MASTER executed there (db3 repointed but not started): the restarted manager
+   * must finish the failover with the same new master.
    */
-  describe('a manager killed right after RESET SLAVE on a replica in Phase 4', () => {
+  describe('a manager killed in Phase 4 right after it repointed a replica (formerly: after RESET SLAVE)', () => {
     const outcome: { db3?: Record<string, unknown>; same?: boolean; writable: string[]; steps: string[] } = {
       steps: [],
       writable: [],
@@ -317,7 +317,9 @@ lab('defects found by the reliability harness (it.fails until fixed)', () => {
           listenHost: '127.0.0.124',
           targetHost: c.hosts[2],
           port: 3306,
-          pattern: /^RESET SLAVE/i,
+          // RESET SLAVE is gone from the repoint; the remaining crash point between the
+          // old coordinates and a running replica is right after CHANGE MASTER.
+          pattern: /^CHANGE MASTER/i,
           onExecuted: () => manager?.kill('SIGKILL'),
         });
         cleanups.push(() => trap.close());
@@ -381,16 +383,16 @@ lab('defects found by the reliability harness (it.fails until fixed)', () => {
         const [b] = await c.lab.query('db3', 'CHECKSUM TABLE app.t EXTENDED');
         outcome.same = a.Checksum === b.Checksum;
         console.info(
-          `[RESET SLAVE crash] ${outcome.steps.join('; ')}; db3 replicates from ${outcome.db3?.Master_Host}; writable: ${outcome.writable.join(', ')}`,
+          `[repoint crash] ${outcome.steps.join('; ')}; db3 replicates from ${outcome.db3?.Master_Host}; writable: ${outcome.writable.join(', ')}`,
         );
       },
     );
 
-    it.fails('afterwards exactly one server is writable', () => {
+    it('afterwards exactly one server is writable', () => {
       expect(outcome.writable, outcome.steps.join('; ')).toEqual(['db2']);
     });
 
-    it.fails('afterwards db3 replicates from the new master and holds the same data', () => {
+    it('afterwards db3 replicates from the new master and holds the same data', () => {
       expect(outcome.db3?.Master_Host, outcome.steps.join('; ')).toBe('127.0.0.122');
       expect(outcome.db3?.Slave_IO_Running).toBe('Yes');
       expect(outcome.db3?.Slave_SQL_Running).toBe('Yes');

@@ -71,7 +71,7 @@ export async function masterMonitorTool(o: MasterMonitorOptions, io: ToolIO): Pr
     logConfigSources(log, config);
     for (const w of config.warnings) log.warning(w.message);
     const workdir = o.workdir ?? config.app.managerWorkdir;
-    await fsp.mkdir(workdir, { recursive: true });
+    await fsp.mkdir(workdir, { recursive: true, mode: 0o700 });
     status = new StatusFile(workdir, config.app.name);
     await status.set('INITIALIZING_MONITOR', '');
     const checked = await runStartupChecks({
