@@ -56,6 +56,12 @@ export type SettingName =
   /** MariaDB ≥ 10.8: OFF writes the redo log with O_DIRECT, a device write per commit even at =2. */
   | 'innodb_log_file_buffering';
 export type SettingValues = Partial<Record<SettingName, number>>;
+const RESTORABLE: ReadonlySet<string> = new Set<SettingName>([
+  'innodb_flush_log_at_trx_commit',
+  'sync_binlog',
+  'max_allowed_packet',
+  'innodb_log_file_buffering',
+]);
 
 /** The state file's content. */
 export interface PendingSettings {
@@ -158,6 +164,8 @@ async function restoreOn(server: ServerConnection, record: PendingSettings): Pro
   }
   for (const [name, value] of Object.entries(record.original) as [SettingName, number | undefined][]) {
     if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+    // The name comes from a file and goes into the statement's text: only the names this module writes.
+    if (!RESTORABLE.has(name)) continue;
     await server.query(`SET GLOBAL ${name}=${value}`);
   }
   // MariaDB 10.11 accepts innodb_log_file_buffering=OFF at run time but keeps buffering

@@ -76,10 +76,11 @@ export async function applyRecoveryPlan(
   target: ApplyTarget,
   opts: RecoveryOptions,
 ): Promise<RecoveryResult> {
-  await fsp.mkdir(opts.workdir, { recursive: true });
+  // The diff holds row data: readable by the manager's user only, like its other state files.
+  await fsp.mkdir(opts.workdir, { recursive: true, mode: 0o700 });
   const diffFile = join(opts.workdir, `${opts.name}.binlog`);
   if ((opts.mode ?? 'fast') === 'fast') return applyStreaming(plan, target, opts, diffFile);
-  const out = createWriteStream(diffFile);
+  const out = createWriteStream(diffFile, { mode: 0o600 });
   let concat: ConcatReport;
   try {
     concat = await concatenatePieces(
@@ -112,7 +113,7 @@ async function applyStreaming(
   opts: RecoveryOptions,
   diffFile: string,
 ): Promise<RecoveryResult> {
-  const out = createWriteStream(diffFile);
+  const out = createWriteStream(diffFile, { mode: 0o600 });
   const queue = new ChunkQueue(32 * 1024 * 1024);
   let wrote = 0;
   const joined = (async () => {

@@ -53,7 +53,7 @@ export async function purgeRelayLogs(server: ServerConnection, opts: PurgeOption
   const before = parseIndexFile(await fsp.readFile(indexPath, 'utf8'));
   let hardLinked = false;
   const links: string[] = [];
-  await fsp.mkdir(opts.workdir, { recursive: true });
+  await fsp.mkdir(opts.workdir, { recursive: true, mode: 0o700 });
   if (opts.useHardLinks ?? true) {
     try {
       for (const f of before.slice(0, -1)) {

@@ -360,7 +360,8 @@ export class SqlRenderer {
         const d = ev.data as GtidData;
         this.gtid = d.gtid === 'ANONYMOUS' ? undefined : d.gtid;
         if (this.opts.gtids) {
-          out.push(this.stmt(ev, 'gtid', `SET @@SESSION.GTID_NEXT='${d.gtid}'`, true));
+          // A tag (MySQL 8.3+) is free text read from the log: quoted like any other string.
+          out.push(this.stmt(ev, 'gtid', `SET @@SESSION.GTID_NEXT=${quoteString(d.gtid)}`, true));
           this.gtidNextSet = true;
         }
         break;

@@ -48,6 +48,10 @@ export class FailoverGuard {
     await fsp.writeFile(this.completeFile, '', { mode: 0o600 });
   }
 
+  async errorFlagged(): Promise<boolean> {
+    return existsSync(this.errorFile);
+  }
+
   async markError(): Promise<void> {
     await fsp.writeFile(this.errorFile, '', { mode: 0o600 });
   }

@@ -20,22 +20,32 @@ export interface GuardStore {
   clear(): Promise<void>;
   markComplete(): Promise<void>;
   markError(): Promise<void>;
+  /**
+   * Is the error flag set (a failover started and did not finish)? A progress record counts
+   * only while it is: an operator who cleared the flag has taken the cluster over by hand.
+   * Stores without it are taken as flagged.
+   */
+  errorFlagged?(): Promise<boolean>;
 }
 
 /**
- * Progress of a failover that got as far as opening a new master: recorded before the first
- * replica is repointed, so that a rerun repoints the replicas still pointing at the dead
- * master to the same new master instead of choosing another one.
+ * Progress of a failover, recorded from Phase 2 on: a rerun then knows a failover was under
+ * way (the replicas' SQL threads were stopped on purpose, diffs may be partly applied), and
+ * once a new master was chosen, repoints the replicas still pointing at the dead master to
+ * that same new master instead of choosing another one.
  */
 export interface FailoverProgress {
   app: string;
   deadMaster: { hostname: string; ip: string; port: number };
-  newMaster: { name: string; hostname: string; ip: string; port: number };
+  /** Chosen (and recorded) once the new master is recovered, before it is opened. */
+  newMaster?: { name: string; hostname: string; ip: string; port: number };
   /** Where the replicas start replicating from the new master. */
-  newMasterPosition: { file: string; pos: number; gtid?: string };
+  newMasterPosition?: { file: string; pos: number; gtid?: string };
   phase: string;
   /** Replicas repointed so far (server names). */
   repointed: string[];
+  /** Set when the failover stopped on an error (rather than its manager dying). */
+  error?: string;
   updatedAt: string;
 }
 

@@ -8,7 +8,7 @@ import { applyRecoveryPlan, type RecoveryResult } from '../engine/recover.js';
 import { type DeadMasterBinlogs, planRecovery, type RelayLogSet } from '../engine/recovery-plan.js';
 import { findRelayLogPosition } from '../engine/relay-position-finder.js';
 import { FAILOVER_LOCK } from '../engine/relay-purge.js';
-import { type ChangeSourceSpec, changeSourceStatement } from '../mysql/replication-sql.js';
+import { type ChangeSourceSpec, changeSourceStatement, mhaChangeSourceDisplay } from '../mysql/replication-sql.js';
 import type { FileAccess } from '../remote/file-access.js';
 import { LocalFileAccess } from '../remote/file-access.js';
 import type { Config, ServerConfig } from './config/index.js';
@@ -161,6 +161,8 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
   let servers: ServerState[] = [];
   let fenced = false;
   let errorMarked = false;
+  let progressRecord: FailoverProgress | undefined;
+  let saveProgressRecord: (() => Promise<void>) | undefined;
   let recoveredNewMaster: string | undefined;
   let phaseStart = Date.now();
   let phaseName = '';
@@ -215,18 +217,20 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     // An earlier run of this failover that got as far as opening a new master left its
     // progress: this run finishes it with the same new master instead of choosing another.
     const interrupted = await resumableProgress(state, opts, log);
+    const recordedNewMaster = interrupted?.newMaster;
     const isRecordedNewMaster = (s: ServerState) =>
-      interrupted !== undefined &&
-      s.config.hostname === interrupted.newMaster.hostname &&
-      s.config.port === interrupted.newMaster.port;
+      recordedNewMaster !== undefined &&
+      s.config.hostname === recordedNewMaster.hostname &&
+      s.config.port === recordedNewMaster.port;
     const alreadyRepointed: ServerState[] = [];
+    let finishedNewMaster: ServerState | undefined;
     let replicas = alive.filter((s) => {
       if (!s.replica) {
         if (s.config.ignoreFail) return false;
         if (isRecordedNewMaster(s)) {
-          throw new FailoverAbort(
-            `The interrupted failover already completed on the new master ${s.name} (it no longer replicates); the replicas still pointing at the dead master cannot be recovered from its relay logs. Repoint or rebuild them from ${s.name}.`,
-          );
+          // Interrupted in Phase 5 (or later): whether that is the end depends on the others.
+          finishedNewMaster = s;
+          return false;
         }
         // A writable non-replica may already be a master (an earlier, partly completed
         // failover, or an operator's promotion): promoting another would make two.
@@ -235,7 +239,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         );
       }
       if (!replicatesFrom(s, opts.deadMaster)) {
-        if (interrupted && replicatesFromAddress(s, interrupted.newMaster)) {
+        if (recordedNewMaster && replicatesFromAddress(s, recordedNewMaster)) {
           alreadyRepointed.push(s);
           return false;
         }
@@ -246,17 +250,54 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
       }
       return true;
     });
-    if (interrupted) {
-      if (!replicas.some(isRecordedNewMaster)) {
+    if (finishedNewMaster) {
+      const nm: ServerState = finishedNewMaster;
+      if (replicas.length > 0) {
         throw new FailoverAbort(
-          `The interrupted failover's new master ${interrupted.newMaster.name} is not alive or no longer replicates from the dead master; resolve it by hand (it was to be opened at ${JSON.stringify(interrupted.newMasterPosition)}).`,
+          `The interrupted failover already completed on the new master ${nm.name} (it no longer replicates), but ${replicas.map((r) => r.name).join(', ')} still replicate(s) from the dead master and cannot be recovered from its relay logs any more. Repoint or rebuild them from ${nm.name}.`,
+        );
+      }
+      // Every server had been moved; only the records were left to write.
+      log.info(
+        `The failover interrupted in ${interrupted!.phase} had already moved every server to ${nm.name}; completing its records.`,
+      );
+      report.resumed = {
+        newMaster: nm.name,
+        phase: interrupted!.phase,
+        repointedBefore: alreadyRepointed.map((r) => r.name),
+      };
+      report.newMaster = nm.name;
+      report.servers.push(
+        { server: nm.name, role: 'new master', status: 'ok', message: 'Opened by the interrupted failover.' },
+        ...alreadyRepointed.map(
+          (r): ServerOutcome => ({
+            server: r.name,
+            role: 'replica',
+            status: 'ok',
+            message: `OK: repointed to ${nm.name} by the interrupted failover.`,
+          }),
+        ),
+      );
+      report.lines.push(`Completed the records of the failover to ${nm.name} interrupted in ${interrupted!.phase}.`);
+      report.exitCode = dead.length === 0 ? 0 : 10;
+      report.status = report.exitCode === 0 ? 'succeeded' : 'partially failed';
+      phase('');
+      await guard.clear();
+      await guard.markComplete();
+      await state.progress.clear();
+      throw ALREADY_DONE;
+    }
+    if (interrupted) {
+      if (recordedNewMaster && !replicas.some(isRecordedNewMaster)) {
+        throw new FailoverAbort(
+          `The interrupted failover's new master ${recordedNewMaster.name} is not alive or no longer replicates from the dead master; resolve it by hand (it was to be opened at ${JSON.stringify(interrupted.newMasterPosition)}).`,
         );
       }
       log.info(
-        `Resuming the failover interrupted in ${interrupted.phase}: new master ${interrupted.newMaster.name}; already repointed: ${alreadyRepointed.map((r) => r.name).join(', ') || '(none)'}.`,
+        `Resuming the failover interrupted in ${interrupted.phase}: new master ${recordedNewMaster?.name ?? '(not chosen yet)'}; already repointed: ${alreadyRepointed.map((r) => r.name).join(', ') || '(none)'}.`,
       );
       report.resumed = {
-        newMaster: interrupted.newMaster.name,
+        newMaster: recordedNewMaster?.name ?? '',
         phase: interrupted.phase,
         repointedBefore: alreadyRepointed.map((r) => r.name),
       };
@@ -303,10 +344,10 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         if (replicas.length === 0) throw new FailoverAbort('Every alive slave has errant transactions.');
       }
     }
-    // Finishing an interrupted failover is not a second failover: the guard's error flag is
-    // what that interruption left.
+    // Finishing a failover whose manager died is not a second failover: the guard's error
+    // flag is what the interruption left. One that stopped on an error waits for an operator.
     const refusal = await guard.refusal({
-      ignoreLastFailover: (opts.ignoreLastFailover ?? false) || interrupted !== undefined,
+      ignoreLastFailover: (opts.ignoreLastFailover ?? false) || (interrupted !== undefined && !interrupted.error),
       lastFailoverMinute: opts.lastFailoverMinute ?? 480,
     });
     if (refusal) throw new FailoverAbort(refusal);
@@ -318,8 +359,13 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
           `Getting advisory lock failed on ${r.name}. Maybe failover script or purge_relay_logs script is running on the same slave?`,
         );
       }
-      if (!r.replica!.sqlRunning) await r.conn!.query(r.conn!.dialect.startReplica.replace(/$/, ' SQL_THREAD'));
+      // Not after an interruption: the earlier run stopped the SQL threads once they had
+      // applied what they could, and may have applied the rest of their relay logs itself —
+      // a restarted SQL thread would apply that again.
+      if (!r.replica!.sqlRunning && !interrupted)
+        await r.conn!.query(r.conn!.dialect.startReplica.replace(/$/, ' SQL_THREAD'));
     }
+    if (interrupted) log.info("Resuming: the replicas' SQL threads are left as the interrupted run left them.");
     log.info(`Alive Slaves: ${replicas.map((r) => r.name).join(', ')}`);
     log.info(gtidMode === 'none' ? 'Starting Non-GTID based failover.' : 'Starting GTID based failover.');
     log.info('** Phase 1: Configuration Check Phase completed.');
@@ -328,6 +374,30 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     phase('Phase 2: Dead Master Shutdown Phase');
     await fence("Phase 2: stop the replicas' I/O threads and fence the dead master");
     await guard.markError(); // until we finish, a crash here must block the next automatic failover
+    // From here on a rerun must know this failover was under way (and, once chosen, its new master).
+    const progress: FailoverProgress = {
+      app,
+      deadMaster: {
+        hostname: opts.deadMaster.hostname,
+        ip: opts.deadMaster.ip ?? opts.deadMaster.hostname,
+        port: opts.deadMaster.port,
+      },
+      newMaster: recordedNewMaster,
+      newMasterPosition: interrupted?.newMasterPosition,
+      phase: 'Phase 2: Dead Master Shutdown Phase',
+      repointed: alreadyRepointed.map((r) => r.name),
+      updatedAt: new Date().toISOString(),
+    };
+    // Replicas are repointed in parallel: their records are written one after the other.
+    let progressWrites = Promise.resolve();
+    const saveProgress = () => {
+      const snapshot = { ...progress, repointed: [...progress.repointed], updatedAt: new Date().toISOString() };
+      progressWrites = progressWrites.catch(() => {}).then(() => state.progress.save(snapshot));
+      return progressWrites;
+    };
+    progressRecord = progress;
+    saveProgressRecord = saveProgress;
+    await saveProgress();
     errorMarked = true;
     // Freezing every replica's read position first makes "latest" a fixed target.
     await Promise.all(
@@ -509,7 +579,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
       report.lines.push(`The latest slave ${base.name} has all relay logs for recovery.`);
     }
     if (config.app.checkReplDelay) await measureUnappliedRelayLog(opts, replicas, latestPos);
-    const newMaster = interrupted
+    const newMaster = recordedNewMaster
       ? replicas.find(isRecordedNewMaster)!
       : selectNewMaster(opts, replicas, latest, latestPos, gtidMode);
     log.info(`New master is ${newMaster.name}`);
@@ -575,35 +645,27 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
         : { gtid: gtidMode === 'mysql' ? ('auto' as const) : mariadbUseGtid(r) }),
     });
     const d = nmConn.dialect;
-    const p = d.sourceOption;
     const changeMaster =
       gtidMode === 'none'
-        ? `${d.changeSource} ${p}_HOST='${newMasterHost}', ${p}_PORT=${newMaster.config.port}, ${p}_LOG_FILE='${newPos.file}', ${p}_LOG_POS=${newPos.pos}, ${p}_USER='${repl}', ${p}_PASSWORD='xxx';`
+        ? mhaChangeSourceDisplay(d, {
+            host: newMasterHost,
+            port: newMaster.config.port,
+            file: newPos.file,
+            pos: newPos.pos,
+            user: repl,
+          })
         : changeSourceStatement(d, { ...sourceSpec(newMaster), password: '' }).display;
     report.changeMasterStatement = changeMaster;
     log.info(` All other slaves should start replication from here. Statement should be: ${changeMaster}`);
     // From here on a rerun must finish this failover with this new master.
-    const progress: FailoverProgress = {
-      app,
-      deadMaster: { hostname: dm.hostname, ip: dm.ip ?? dm.hostname, port: dm.port },
-      newMaster: {
-        name: newMaster.name,
-        hostname: newMaster.config.hostname,
-        ip: newMaster.config.ip ?? newMaster.config.hostname,
-        port: newMaster.config.port,
-      },
-      newMasterPosition: report.newMasterPosition,
-      phase: 'Phase 3.6: open the new master',
-      repointed: alreadyRepointed.map((r) => r.name),
-      updatedAt: new Date().toISOString(),
+    progress.newMaster = {
+      name: newMaster.name,
+      hostname: newMaster.config.hostname,
+      ip: newMaster.config.ip ?? newMaster.config.hostname,
+      port: newMaster.config.port,
     };
-    // Replicas are repointed in parallel: their records are written one after the other.
-    let progressWrites = Promise.resolve();
-    const saveProgress = () => {
-      const snapshot = { ...progress, repointed: [...progress.repointed], updatedAt: new Date().toISOString() };
-      progressWrites = progressWrites.catch(() => {}).then(() => state.progress.save(snapshot));
-      return progressWrites;
-    };
+    progress.newMasterPosition = report.newMasterPosition;
+    progress.phase = 'Phase 3.6: open the new master';
     await fence(`record the failover's progress (new master ${newMaster.name})`);
     await saveProgress();
     if (config.app.masterIpFailoverScript) {
@@ -746,6 +808,14 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
       log.info(`${x.name}: ${message}`);
       outcomes.push({ server: x.name, role: 'replica', status, message });
     }
+    for (const d of dead) {
+      outcomes.push({
+        server: d.name,
+        role: 'replica',
+        status: 'skipped',
+        message: `ERROR: not reachable when the failover started (${d.error ?? 'dead'}); not recovered or repointed (ignore_fail). Repoint it to ${newMaster.name} or rebuild it.`,
+      });
+    }
     report.servers.push(...outcomes);
     for (const o of outcomes) report.lines.push(`${o.server}: ${o.message}`);
     const failed = outcomes.filter((o) => o.status !== 'ok');
@@ -773,6 +843,7 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     await guard.markComplete();
     await state.progress.clear();
   } catch (err) {
+    if (err === ALREADY_DONE) return finishReport(opts, report, state);
     const stoppedIn = phaseName;
     phase('');
     const msg = (err as Error).message;
@@ -790,6 +861,12 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     // were (a refusal must keep refusing). From Phase 2 on, the error flag blocks the next
     // automatic failover until an operator has looked.
     if (errorMarked) log.error('Failover error flag (the failover.error file, or its etcd record) was set.');
+    // A failover that stopped on an error (not one whose manager died) waits for an
+    // operator like MHA's: its progress says so, and a rerun needs --ignore_last_failover.
+    if (progressRecord && saveProgressRecord) {
+      progressRecord.error = msg;
+      await saveProgressRecord().catch(() => {});
+    }
     report.exitCode = 1;
     report.status = 'failed';
   } finally {
@@ -797,6 +874,20 @@ export async function runDeadMasterFailover(opts: FailoverOptions): Promise<Fail
     await closeAll(servers);
     report.finishedAt = new Date().toISOString();
   }
+  return finishReport(opts, report, state);
+}
+
+/** A sentinel: the failover found nothing left to do but its records. */
+const ALREADY_DONE = Symbol('failover already done');
+
+/** The report in the log, to report_script, and kept in the failover state. */
+async function finishReport(
+  opts: FailoverOptions,
+  report: FailoverReport,
+  state: FailoverState,
+): Promise<FailoverReport> {
+  const { config, log } = opts;
+  report.finishedAt ||= new Date().toISOString();
   const subject = writeFailoverReport(log, report);
   if (config.app.reportScript) {
     // MHA's report_script contract; its exit code is only logged.
@@ -1026,13 +1117,25 @@ async function resumableProgress(
   const p = await state.progress.load();
   if (!p) return undefined;
   const dm = opts.deadMaster;
+  if (state.guard.errorFlagged && !(await state.guard.errorFlagged())) {
+    log.warning(
+      `Ignoring the progress record of a failover of ${p.deadMaster.hostname}:${p.deadMaster.port} (${p.updatedAt}): its error flag was cleared, so an operator has handled it.`,
+    );
+    await state.progress.clear();
+    return undefined;
+  }
   if (p.deadMaster.hostname !== dm.hostname || p.deadMaster.port !== dm.port) {
     log.warning(
-      `Ignoring a failover progress record of another dead master (${p.deadMaster.hostname}:${p.deadMaster.port} → ${p.newMaster.name}, ${p.updatedAt}).`,
+      `Ignoring a failover progress record of another dead master (${p.deadMaster.hostname}:${p.deadMaster.port} → ${p.newMaster?.name ?? '?'}, ${p.updatedAt}).`,
     );
     return undefined;
   }
-  if (opts.newMaster && opts.newMaster.host !== p.newMaster.hostname && opts.newMaster.host !== p.newMaster.ip) {
+  if (
+    p.newMaster &&
+    opts.newMaster &&
+    opts.newMaster.host !== p.newMaster.hostname &&
+    opts.newMaster.host !== p.newMaster.ip
+  ) {
     throw new FailoverAbort(
       `An interrupted failover of ${serverName(dm)} already opened ${p.newMaster.name} as the new master; refusing to promote ${opts.newMaster.host} as well. Re-run without --new_master_host to finish it.`,
     );
@@ -1050,8 +1153,7 @@ function replicatesFromAddress(r: ServerState, m: { hostname: string; ip: string
  * A relay log that ends inside a transaction (the I/O thread stopped, or the master died,
  * with a transaction on the wire) never lets exec reach read: the SQL thread waits for the
  * rest forever. So the wait ends as soon as the SQL thread says it has read all its relay
- * log, or stops moving; what it did not apply is recovered from the relay logs anyway (the
- * exec→read piece).
+ * log; what it did not apply is recovered from the relay logs anyway (the exec→read piece).
  */
 async function drainRelayLogs(s: ServerState, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -1072,11 +1174,11 @@ async function drainRelayLogs(s: ServerState, timeoutMs: number): Promise<void> 
       lastExec = execNow;
       stillSince = Date.now();
     }
-    // A big transaction being applied leaves exec unchanged for its whole run, so "not
-    // moving" alone must last longer than the server's own "read all relay log".
+    // Only the server's own "read all relay log" says the SQL thread has nothing left: a
+    // big transaction being applied, or one blocked on a lock held on the replica, leaves
+    // exec unchanged too, and stopping it then would wait for that transaction anyway.
     const idle = /read all relay log/i.test(st.sqlState);
     if (!st.ioRunning && idle && Date.now() - stillSince > 300) break;
-    if (!st.ioRunning && Date.now() - stillSince > 5_000) break;
     if (Date.now() > deadline || i > 100_000) break;
     await sleep(50);
   }

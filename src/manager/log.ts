@@ -50,7 +50,7 @@ export class ManagerLog {
     const text = this.mask(msg);
     this.records.push({ time: new Date().toISOString(), level, msg: text });
     const line = `${perlLocaltime()} - [${level}] ${text}\n`;
-    if (this.file) appendFileSync(this.file, line);
+    if (this.file) appendFileSync(this.file, line, { mode: 0o600 });
     else process.stderr.write(line);
     this.echo?.(line);
   }
@@ -58,7 +58,7 @@ export class ManagerLog {
   /** Verbatim block (topology, report), as MHA writes them. */
   raw(text: string): void {
     const t = this.mask(text.endsWith('\n') ? text : `${text}\n`);
-    if (this.file) appendFileSync(this.file, t);
+    if (this.file) appendFileSync(this.file, t, { mode: 0o600 });
     else process.stderr.write(t);
     this.echo?.(t);
   }

@@ -1,10 +1,14 @@
 import { existsSync, promises as fsp } from 'node:fs';
+import { restorePendingSettings } from '../engine/apply-settings.js';
 import { HostAccessPool } from '../remote/hosts.js';
 import { type Config, deleteBlock, loadConfig, type ServerConfig } from './config/index.js';
 import { type FailoverReport, runDeadMasterFailover } from './failover.js';
+import type { FailoverState, Fence } from './failover-state.js';
+import { fileFailoverState } from './failover-state.js';
 import { ManagerLog } from './log.js';
-import { MonitorError, monitorMaster } from './monitor.js';
-import { StatusFile } from './status-file.js';
+import { type MasterDeath, MonitorError, monitorMaster } from './monitor.js';
+import { OldMasterFences } from './old-master-fence.js';
+import { StatusFile, type StatusName } from './status-file.js';
 import { closeAll, inspectServer, replicatesFrom, type ServerState, serverName } from './topology.js';
 
 export interface ManagerOptions {
@@ -21,6 +25,16 @@ export interface ManagerOptions {
   echo?: (line: string) => void;
   /** Called after every failover with its report. */
   onFailover?: (report: FailoverReport) => void;
+  /** Guard, progress and reports (default: files in the workdir; etcd with manager HA). */
+  state?: FailoverState;
+  /** Asked before every change to a server (manager HA: the leadership's fencing check). */
+  fence?: Fence;
+  /** The daemon's live view: every monitor state written to the status file. */
+  onStatus?: (status: StatusName, masterHost: string) => void;
+  /** Every ping of the master: outcome and duration. */
+  onPing?: (ok: boolean, latencyMs: number) => void;
+  /** The master found at the start of each monitoring round, and what discovery saw. */
+  onMasterFound?: (master: ServerConfig, states: ServerState[]) => void;
 }
 
 export function hostAccessConfig(s: ServerConfig) {
@@ -61,8 +75,19 @@ export async function runManager(opts: ManagerOptions): Promise<number> {
     log.addSecret(s.replPassword?.reveal());
   }
   for (const w of config.warnings) log.warning(w.message);
-  await fsp.mkdir(config.app.managerWorkdir, { recursive: true });
-  const status = new StatusFile(config.app.managerWorkdir, config.app.name);
+  await fsp.mkdir(config.app.managerWorkdir, { recursive: true, mode: 0o700 });
+  const state = opts.state ?? fileFailoverState(config.app.managerWorkdir, config.app.name);
+  // An apply this manager's predecessor was killed in may have left a server with relaxed
+  // durability: put it back before anything else.
+  await restorePendingSettings(
+    config.app.managerWorkdir,
+    (t) => {
+      const s = config.servers.find((x) => (x.ip ?? x.hostname) === t.host && x.port === t.port);
+      return s && { host: t.host, port: t.port, user: s.user, password: s.password.reveal() };
+    },
+    (line) => log.warning(line),
+  );
+  const status = new StatusFile(config.app.managerWorkdir, config.app.name, opts.onStatus);
   if (existsSync(status.path)) {
     log.warning(
       `${status.path} already exists. You might have killed manager with SIGKILL(-9), may run two or more monitoring process for the same application, or use the same working directory. Check for details, and consider setting --workdir separately.`,
@@ -70,20 +95,48 @@ export async function runManager(opts: ManagerOptions): Promise<number> {
   }
   const pool = new HostAccessPool();
   const accessFor = (s: ServerConfig) => pool.accessFor(hostAccessConfig(s));
+  const oldMasters = new OldMasterFences(log, { signal: opts.signal, beforeAction: opts.fence });
   try {
     for (;;) {
       log.info('MHA::MasterMonitor version 0.58 (mha-ts).');
       await status.set('INITIALIZING_MONITOR', '');
-      const states = await Promise.all(config.servers.map((s) => inspectServer(s)));
+      // A failover interrupted after it opened a new master is finished before anything
+      // else: the topology is half old, half new, and no master can be "found" in it.
+      // (Only while the error flag says so: an operator who cleared it has handled it.)
+      const pending = (await (state.guard.errorFlagged?.() ?? true)) ? await state.progress.load() : undefined;
+      const pendingMaster =
+        pending &&
+        !pending.error &&
+        config.servers.find((s) => s.hostname === pending.deadMaster.hostname && s.port === pending.deadMaster.port);
       let master: ServerConfig;
-      try {
-        master = findMaster(config, states);
-      } finally {
-        await closeAll(states);
+      let death: Omit<MasterDeath, 'sshReachable'> & { sshReachable?: boolean };
+      if (pending && pendingMaster) {
+        log.warning(
+          `A failover of ${serverName(pendingMaster)} to ${pending.newMaster?.name ?? 'a new master not yet chosen'} was interrupted in ${pending.phase} (${pending.updatedAt}); finishing it.`,
+        );
+        master = pendingMaster;
+        const now = new Date();
+        death = { firstFailureAt: now, detectedAt: now, evidence: ['resuming an interrupted failover'] };
+      } else {
+        const states = await Promise.all(config.servers.map((s) => inspectServer(s)));
+        try {
+          master = findMaster(config, states);
+        } finally {
+          await closeAll(states);
+        }
+        logTopology(log, master, states);
+        opts.onMasterFound?.(master, states);
+        death = await monitorMaster({
+          config,
+          master,
+          log,
+          status,
+          accessFor,
+          signal: opts.signal,
+          onPing: opts.onPing,
+        });
+        log.info('Master is down!');
       }
-      logTopology(log, master, states);
-      const death = await monitorMaster({ config, master, log, status, accessFor, signal: opts.signal });
-      log.info('Master is down!');
       await status.set('FAILOVER_RUNNING', master.hostname);
       const report = await runDeadMasterFailover({
         config,
@@ -95,6 +148,8 @@ export async function runManager(opts: ManagerOptions): Promise<number> {
         lastFailoverMinute: opts.lastFailoverMinute,
         skipSaveMasterBinlog: opts.skipSaveMasterBinlog,
         detection: death,
+        state,
+        fence: opts.fence,
       });
       opts.onFailover?.(report);
       if (report.exitCode === 1) {
@@ -105,6 +160,7 @@ export async function runManager(opts: ManagerOptions): Promise<number> {
         const r = deleteBlock(opts.confFile, master.id);
         log.info(r.message);
       }
+      oldMasters.afterFailover(master, report, opts.exitAfterFailover);
       if (opts.exitAfterFailover) {
         await status.remove();
         return report.exitCode;
@@ -126,6 +182,7 @@ export async function runManager(opts: ManagerOptions): Promise<number> {
     await status.set('CONFIG_ERROR', '').catch(() => {});
     return 1;
   } finally {
+    await oldMasters.stop();
     await pool.closeAll();
   }
 }

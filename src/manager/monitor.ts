@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { ServerConnection, type ServerError } from '../mysql/server-connection.js';
 import type { FileAccess } from '../remote/file-access.js';
 import type { Config, ServerConfig } from './config/index.js';
+import { runCommand } from './hooks.js';
 import type { ManagerLog } from './log.js';
 import type { StatusFile } from './status-file.js';
 import { ALIVE_ERROR_CODES, addressOf, inspectServer, replicatesFrom, serverName } from './topology.js';
@@ -18,6 +18,8 @@ export interface MonitorOptions {
   signal?: AbortSignal;
   /** Failures in a row before the master is examined (MHA: 4). */
   failuresBeforeCheck?: number;
+  /** Told the outcome and duration of every ping (the daemon's metrics). */
+  onPing?: (ok: boolean, latencyMs: number) => void;
 }
 
 export interface MasterDeath {
@@ -30,11 +32,15 @@ export interface MasterDeath {
 
 const sleep = (ms: number, signal?: AbortSignal, wake?: Promise<void>) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
+    let settled = false;
     const done = () => {
+      if (settled) return;
+      settled = true;
       clearTimeout(t);
+      signal?.removeEventListener('abort', done);
       resolve();
     };
+    const t = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
     wake?.then(done);
   });
@@ -130,6 +136,7 @@ export async function monitorMaster(opts: MonitorOptions): Promise<MasterDeath> 
         conn = undefined;
         sessionEnded = undefined;
       }
+      opts.onPing?.(!failed, Date.now() - t0);
       if (!failed) {
         if (failures > 0) log.info(`Ping(${config.app.pingType}) succeeded again after ${failures} failure(s).`);
         failures = 0;
@@ -305,16 +312,11 @@ async function runSecondaryCheck(script: string, master: ServerConfig, config: C
     `--master_user=${master.user}`,
     `--ping_type=${config.app.pingType}`,
   ];
-  return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', `${script} ${args.join(' ')}`], {
-      env: { ...process.env, MHA_MASTER_PASSWORD: master.password.reveal() },
-      stdio: 'ignore',
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve(code ?? 1);
-    });
-    child.on('error', () => resolve(1));
+  // Without a shell: the host and user names above reach the script as arguments, never as code.
+  const r = await runCommand(script, args, {
+    env: { MHA_MASTER_PASSWORD: master.password.reveal() },
+    timeoutMs: 60_000,
+    collectOutput: false,
   });
+  return r.code;
 }

@@ -22,11 +22,17 @@ export class StatusFile {
   readonly path: string;
   private last: StatusName | undefined;
 
-  constructor(workdir: string, app: string) {
+  constructor(
+    workdir: string,
+    app: string,
+    /** Told every state written (the daemon's live view; same-state heartbeats too). */
+    private readonly onSet?: (name: StatusName, masterHost: string) => void,
+  ) {
     this.path = join(workdir, `${app}.master_status.health`);
   }
 
   async set(name: StatusName, masterHost: string): Promise<void> {
+    this.onSet?.(name, masterHost);
     if (name === this.last && existsSync(this.path)) {
       // Same state: only the mtime says the monitor is alive (check_status's TIMESTAMP_OLD).
       const now = new Date();
@@ -34,7 +40,7 @@ export class StatusFile {
       return;
     }
     this.last = name;
-    await fsp.writeFile(this.path, `${process.pid}\t${Status[name]}:${name}\tmaster:${masterHost}`);
+    await fsp.writeFile(this.path, `${process.pid}\t${Status[name]}:${name}\tmaster:${masterHost}`, { mode: 0o600 });
   }
 
   async remove(): Promise<void> {

@@ -28,7 +28,40 @@ export interface Statement {
   display: string;
 }
 
-const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+/**
+ * A string literal for statements shown to people (logs, reports), which they may paste into a
+ * client: quotes, backslashes and control characters escaped. Executed statements use
+ * parameters instead.
+ */
+export function sqlString(s: string): string {
+  return `'${s.replace(/[\\'\0\n\r\x1a]/g, (c) => SQL_ESCAPES[c] ?? c)}'`;
+}
+const SQL_ESCAPES: Record<string, string> = {
+  '\\': '\\\\',
+  "'": "\\'",
+  '\0': '\\0',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\x1a': '\\Z',
+};
+const quote = sqlString;
+
+/**
+ * MHA's "All other slaves should start replication from here. Statement should be: …" for
+ * file/position replication (host, port, file, position, user; the password as `xxx`), with
+ * every value escaped: a user or host name with a quote must not turn the line operators paste
+ * into a different statement.
+ */
+export function mhaChangeSourceDisplay(
+  d: ReplicationDialect,
+  spec: { host: string; port: number; file: string; pos: number; user: string },
+): string {
+  const p = d.sourceOption;
+  return (
+    `${d.changeSource} ${p}_HOST=${quote(spec.host)}, ${p}_PORT=${spec.port}, ${p}_LOG_FILE=${quote(spec.file)}, ` +
+    `${p}_LOG_POS=${spec.pos}, ${p}_USER=${quote(spec.user)}, ${p}_PASSWORD='xxx';`
+  );
+}
 
 /**
  * CHANGE MASTER TO / CHANGE REPLICATION SOURCE TO, options in MHA's order (host, port,

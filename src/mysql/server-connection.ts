@@ -81,8 +81,17 @@ export class ServerConnection {
     }
     conn.on('error', () => {});
     try {
-      const [rows] = await conn.query({ sql: 'SELECT VERSION() AS v', timeout: opts.queryTimeoutMs ?? 10_000 });
+      const timeout = opts.queryTimeoutMs ?? 10_000;
+      const [rows] = await conn.query({ sql: 'SELECT VERSION() AS v, @@sql_mode AS m', timeout });
       const version = parseServerVersion(String((rows as Row[])[0].v));
+      // mysql2 inlines parameters client-side with backslash escapes; under NO_BACKSLASH_ESCAPES
+      // the server would read `\'` in a name or password as the end of the string. This session
+      // never runs the binlog's own statements, so dropping the mode changes nothing else.
+      const modes = String((rows as Row[])[0].m ?? '').split(',');
+      if (modes.includes('NO_BACKSLASH_ESCAPES')) {
+        const kept = modes.filter((m) => m !== 'NO_BACKSLASH_ESCAPES' && /^[A-Z_]+$/.test(m)).join(',');
+        await conn.query({ sql: `SET SESSION sql_mode='${kept}'`, timeout });
+      }
       return new ServerConnection(addr, conn, version, opts.queryTimeoutMs ?? 10_000);
     } catch (err) {
       conn.destroy();
@@ -96,8 +105,28 @@ export class ServerConnection {
       return rows as T[];
     } catch (err) {
       const e = err as { code?: string; errno?: number; message: string };
-      throw new ServerError(this.addr, `${e.message} (in: ${sql.slice(0, 120)})`, e);
+      throw new ServerError(this.addr, `${this.withoutSecrets(e.message, sql, params)} (in: ${sql.slice(0, 120)})`, e);
     }
+  }
+
+  /**
+   * A syntax error quotes the statement "near '…'" with the parameters inlined: a password
+   * given as a parameter would reach the logs, escaped so that masking the password as
+   * configured misses it.
+   */
+  private withoutSecrets(message: string, sql: string, params: unknown[] | undefined): string {
+    if (!params?.length) return message;
+    let out = message;
+    const before = sql.split('?');
+    for (let i = 0; i < params.length && i < before.length - 1; i++) {
+      const v = params[i];
+      if (typeof v !== 'string' || v === '') continue;
+      if (!/(PASSWORD\s*=|IDENTIFIED\s+BY|PASSWORD\s*\()\s*$/i.test(before[i])) continue;
+      for (const form of [this.conn.escape(v).slice(1, -1), v]) out = out.split(form).join('xxx');
+      // The quoted piece may end inside the password (the server cuts it short): drop it whole.
+      out = out.replace(/near '[\s\S]*' at line (\d+)/, 'near (withheld: the statement holds a password) at line $1');
+    }
+    return out;
   }
 
   /** This session's id on the server (CONNECTION_ID()), to leave it out of processlist checks and kills. */

@@ -30,6 +30,9 @@ export interface ClusterOptions {
   perServer?: string[][];
   /** Root password on every server (and `password=` in app1.cnf). Default empty. */
   rootPassword?: string;
+  /** Replication account (`repl_user=` / `repl_password=`). Default: the lab's. */
+  replUser?: string;
+  replPassword?: string;
   /** Indexes of hosts (0 = master) whose address gets no sshd: SSH to them is refused, as with a stopped sshd. */
   noSshd?: number[];
   keep?: boolean;
@@ -58,6 +61,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterLa
           baseDir: join(dir, 'servers'),
           keep: opts.keep,
           ...(opts.rootPassword !== undefined ? { rootPassword: opts.rootPassword } : {}),
+          ...(opts.replUser !== undefined ? { replUser: opts.replUser } : {}),
+          ...(opts.replPassword !== undefined ? { replPassword: opts.replPassword } : {}),
         },
       ),
       startSshd({ addresses: hosts.filter((_, i) => !opts.noSshd?.includes(i)), port: 22 }),

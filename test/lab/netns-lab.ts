@@ -99,6 +99,8 @@ let counter = 0;
 export interface NetnsNetworkOptions {
   /** First three octets of the segment (default 10.200.0). */
   subnet?: string;
+  /** Start of every namespace name (default `mh`), so suites sharing a machine never touch each other's. */
+  prefix?: string;
 }
 
 /** A bridge in its own namespace and one namespace per host plugged into it. */
@@ -116,7 +118,7 @@ export class NetnsNetwork {
 
   private constructor(opts: NetnsNetworkOptions) {
     counter++;
-    this.id = `mh${process.pid}${String.fromCharCode(96 + (counter % 26 || 26))}`;
+    this.id = `${opts.prefix ?? 'mh'}${process.pid}${String.fromCharCode(96 + (counter % 26 || 26))}`;
     this.subnet = opts.subnet ?? '10.200.0';
     this.bridgeNs = `${this.id}-br`;
     this.listFile = join(tmpdir(), `netns-lab-${this.id}.list`);
@@ -383,6 +385,8 @@ export interface NetnsClusterOptions {
   /** Add a `proxy` host (.50) for HAProxy. */
   proxy?: boolean;
   instance?: Partial<InstanceOptions>;
+  /** Namespace name prefix and subnet of the network (defaults: NetnsNetwork's). */
+  network?: NetnsNetworkOptions;
   keep?: boolean;
 }
 
@@ -448,7 +452,7 @@ function tsxEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 export async function startNetnsCluster(opts: NetnsClusterOptions = {}): Promise<NetnsCluster> {
   const n = 1 + (opts.replicas ?? 2);
-  const net = await NetnsNetwork.create();
+  const net = await NetnsNetwork.create(opts.network);
   const dir = mkdtempSync(join(tmpdir(), 'mha-netns-'));
   await chmod(dir, 0o711);
   let lab: MariaDbLab | undefined;

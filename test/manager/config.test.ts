@@ -137,7 +137,13 @@ describe('parameter table', () => {
       );
     expect(mha).toHaveLength(42);
     expect([...MHA_PARAMETER_NAMES].sort()).toEqual([...mha].sort());
-    expect(PARAMETERS.filter((p) => p.mhaTs).map((p) => p.name)).toEqual(['password_file', 'repl_password_file']);
+    expect(PARAMETERS.filter((p) => p.mhaTs).map((p) => p.name)).toEqual([
+      'password_file',
+      'repl_password_file',
+      'etcd_endpoints',
+      'etcd_prefix',
+      'manager_lease_ttl',
+    ]);
     for (const p of PARAMETERS) expect(p.description.length).toBeGreaterThan(10);
   });
 

@@ -238,6 +238,7 @@ export class FakeServer {
       gtid_slave_pos: this.mariadbSlavePos.toString(),
       gtid_current_pos: this.mariadbBinlog.union(this.mariadbSlavePos).toString(),
       gtid_binlog_state: this.mariadbBinlog.toString(),
+      sql_mode: 'STRICT_TRANS_TABLES',
     };
     if (!(n in vars)) throw new FakeMysqlError(`Unknown system variable '${name}'`, 1193, 'ER_UNKNOWN_SYSTEM_VARIABLE');
     return vars[n];

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { CliError } from '../exit-codes.js';
 import { addKebabOptions, fromCamel, int, type OptionSpec, stdIO, type ToolIO } from '../node-tools/options.js';
+import { registerAckCommand, runDaemonMain, statusViaApi, switchViaApi, wantsDaemon } from '../service-commands.js';
 import { CHECK_REPL_SPECS, checkReplOptionsFrom, checkReplTool } from './masterha-check-repl.js';
 import { CHECK_SSH_SPECS, checkSshTool } from './masterha-check-ssh.js';
 import { adminOptionsFrom, CHECK_STATUS_SPECS, checkStatusTool } from './masterha-check-status.js';
@@ -90,9 +91,15 @@ export function registerManagerToolCommands(program: Command): void {
 
   const status = program
     .command('status')
-    .description("what the manager of an application is doing (MHA's masterha_check_status)");
+    .description(
+      "what the manager of an application is doing (MHA's masterha_check_status); without --conf: every cluster of the daemon, through its API",
+    );
   addKebabOptions(status, modernSpecs(CHECK_STATUS_SPECS, ['status_dir']));
   status.option('--json', 'print {app, pid, status_code, status, master, running} as JSON');
+  // Without --conf / --app / --all the daemon is asked instead (mha manager --config-dir).
+  status.option('--url <URL>', 'without --conf: the daemon API (default: MHA_API_URL or http://127.0.0.1:9645)');
+  status.option('--token-file <FILE>', "without --conf: the daemon's bearer token (mode 0600); also MHA_API_TOKEN");
+  status.option('--cluster <NAME>', 'without --conf: only this cluster of the daemon');
   status.addHelpText(
     'after',
     exitCodesHelp([
@@ -112,6 +119,15 @@ export function registerManagerToolCommands(program: Command): void {
   );
   status.action(async (raw: Record<string, unknown>) => {
     const o = fromCamel(raw);
+    if (!o.conf && !o.app && !o.all && !o.status_dir) {
+      await statusViaApi({
+        url: o.url as string | undefined,
+        tokenFile: o.token_file as string | undefined,
+        cluster: o.cluster as string | undefined,
+        json: o.json === true,
+      });
+      return;
+    }
     await runWithExitCode((io) =>
       checkStatusTool({ ...adminOptionsFrom(o), pingLimit: int(o, 'ping_limit'), json: o.json === true }, io),
     );
@@ -151,9 +167,14 @@ export function registerManagerToolCommands(program: Command): void {
   const sw = program
     .command('switch')
     .description(
-      "planned switchover (--master-state=alive) or manual dead-master failover (--master-state=dead) (MHA's masterha_master_switch)",
+      "planned switchover (--master-state=alive) or manual dead-master failover (--master-state=dead) (MHA's masterha_master_switch); --cluster NAME: a planned switch through the daemon's API",
     );
   addKebabOptions(sw, modernSpecs(SWITCH_SPECS, ['workdir']));
+  sw.option('--cluster <NAME>', "planned switch of a daemon's cluster, through its API (with --new-master)");
+  sw.option('--new-master <HOST[:PORT]>', 'with --cluster: promote this replica (default: chosen like MHA)');
+  sw.option('--url <URL>', 'with --cluster: the daemon API (default: MHA_API_URL or http://127.0.0.1:9645)');
+  sw.option('--token-file <FILE>', "with --cluster: the daemon's bearer token (mode 0600); also MHA_API_TOKEN");
+  sw.option('--json', 'with --cluster: print the switch report as JSON');
   sw.addHelpText(
     'after',
     exitCodesHelp([
@@ -166,6 +187,17 @@ export function registerManagerToolCommands(program: Command): void {
     ]),
   );
   sw.action(async (raw: Record<string, unknown>) => {
+    if (raw.cluster) {
+      await switchViaApi({
+        cluster: String(raw.cluster),
+        newMaster: raw.newMaster as string | undefined,
+        origMasterIsNewSlave: raw.origMasterIsNewSlave === true,
+        url: raw.url as string | undefined,
+        tokenFile: raw.tokenFile as string | undefined,
+        json: raw.json === true,
+      });
+      return;
+    }
     await runWithExitCode((io) => masterSwitchTool(fromCamel(raw), io));
   });
 
@@ -174,8 +206,9 @@ export function registerManagerToolCommands(program: Command): void {
   const passThrough: Array<[string, string, (argv: string[]) => Promise<number>]> = [
     [
       'manager',
-      "monitor the master and fail over when it dies, then keep monitoring (MHA's masterha_manager)",
-      masterhaManagerMain,
+      "monitor the master and fail over when it dies, then keep monitoring (MHA's masterha_manager); " +
+        '--config-dir DIR runs the daemon for every DIR/*.cnf (mha manager --config-dir DIR --help)',
+      (a) => (wantsDaemon(a) ? runDaemonMain(a) : masterhaManagerMain(a)),
     ],
     [
       'monitor',
@@ -188,6 +221,8 @@ export function registerManagerToolCommands(program: Command): void {
       (a) => masterhaSecondaryCheckMain(a),
     ],
   ];
+  registerAckCommand(program);
+
   for (const [name, description, main] of passThrough) {
     program
       .command(name)

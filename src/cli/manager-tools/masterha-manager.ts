@@ -1,4 +1,4 @@
-import { runManager } from '../../manager/manager.js';
+import { runManagerHa } from '../../service/coordination/ha-manager.js';
 import { bool, int, type OptionSpec, renderHelp, runMhaTool, str } from '../node-tools/options.js';
 
 export const MANAGER_SPECS: OptionSpec[] = [
@@ -45,6 +45,12 @@ export const MANAGER_SPECS: OptionSpec[] = [
     kind: 'flag',
     help: 'accepted for compatibility (ignore_fail servers never block the start)',
   },
+  {
+    name: 'etcd',
+    kind: 'string',
+    value: 'ENDPOINTS',
+    help: 'manager HA: comma-separated etcd endpoints (host:port); overrides etcd_endpoints in the configuration',
+  },
   { name: 'skip_ssh_check', kind: 'flag', help: 'accepted for compatibility' },
   { name: 'skip_check_ssh', kind: 'flag', help: 'accepted for compatibility' },
 ];
@@ -82,7 +88,9 @@ export async function masterhaManagerMain(argv: string[]): Promise<number> {
       process.once('SIGINT', stop);
       process.once('SIGHUP', stop);
       try {
-        return await runManager({
+        const etcd = str(opts, 'etcd');
+        return await runManagerHa({
+          etcdEndpoints: etcd ? etcd.split(',').filter((e) => e.trim() !== '') : undefined,
           confFile: conf,
           globalConf: str(opts, 'global_conf'),
           ignoreLastFailover: bool(opts, 'ignore_last_failover'),

@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { dirname, isAbsolute, parse as parsePath, resolve as resolvePath } from 'node:path';
+import { type HookCommand, HookCommandError, hookCommandProblem, parseHookCommand } from '../hook-command.js';
 import { editIniFile, IniDocument, type IniIssue, ROOT_SECTION } from './ini.js';
 import {
   type BlockKind,
@@ -154,6 +155,10 @@ export interface AppConfig {
   shutdownScript?: string;
   reportScript?: string;
   initConfLoadScript?: string;
+  /** Manager HA (mha-ts): etcd endpoints, key prefix and leadership lease TTL (seconds). */
+  etcdEndpoints?: readonly string[];
+  etcdPrefix: string;
+  managerLeaseTtl: number;
   sources: SourceMap;
 }
 
@@ -420,8 +425,10 @@ class Loader {
       this.warn(
         { file: path, block: entry.block === ROOT_SECTION ? undefined : entry.block, line: entry.line },
         entry.key,
-        `the file holds a password and other users may read it (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): ` +
-          `chmod 600 it, or move the password to password_file= (a mode 0600 file) or ${PASSWORD_ENV}`,
+        // manager_log shows only the message, so it names the file itself.
+        `${path} holds a password and other users may read it (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): ` +
+          `chmod 600 ${path}, or move the password to ${entry.key}_file= (a mode 0600 file) or ` +
+          (entry.key === 'repl_password' ? REPL_PASSWORD_ENV : PASSWORD_ENV),
       );
     }
   }
@@ -488,8 +495,24 @@ export function mhaServerOrder<T extends { id: string }>(servers: readonly T[]):
   return byName;
 }
 
+const HOOK_PARAMETERS = [
+  'secondary_check_script',
+  'master_ip_failover_script',
+  'master_ip_online_change_script',
+  'shutdown_script',
+  'report_script',
+] as const;
+
 function defaultInitScriptRunner(command: string): string {
-  return execFileSync('/bin/sh', ['-c', command], {
+  // Without a shell, as the hooks (see hook-command.ts).
+  let parsed: HookCommand;
+  try {
+    parsed = parseHookCommand(command);
+  } catch (e) {
+    throw e instanceof HookCommandError ? new Error(`"${command}": ${e.message}`) : e;
+  }
+  return execFileSync(parsed.argv[0], parsed.argv.slice(1), {
+    env: { ...process.env, ...parsed.env },
     encoding: 'utf8',
     timeout: 60_000,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -592,6 +615,20 @@ export function loadConfig(opts: LoadConfigOptions): Config {
 
   const appChain = [initLayer, appLayer, globalLayer];
   const app = buildApp(appChain, appFile, globalFile);
+  // Hooks run without a shell: a command only a shell could carry out is refused here, at load
+  // time, rather than failing (or meaning something else) in the middle of a failover.
+  for (const name of HOOK_PARAMETERS) {
+    const value = resolveParam(name, appChain);
+    if (typeof value.value !== 'string' || value.value === '') continue;
+    const problem = hookCommandProblem(value.value);
+    if (problem) {
+      // MHA's quote stripping eats a quote that ends the line, which then looks unterminated.
+      const hint = /^unterminated/.test(problem)
+        ? ' (a quote at the very end of a value is removed, as MHA does: end the line with an unquoted word)'
+        : '';
+      L.error(locate(value.source), name, problem + hint);
+    }
+  }
 
   // Servers and binlog servers.
   const passwordOverrideWarned = new Set<string>();
@@ -755,6 +792,9 @@ function buildApp(chain: Layer[], appFile: string, globalFile: string | undefine
     shutdownScript: r<string | undefined>('shutdown_script'),
     reportScript: r<string | undefined>('report_script'),
     initConfLoadScript: r<string | undefined>('init_conf_load_script'),
+    etcdEndpoints: r<readonly string[] | undefined>('etcd_endpoints'),
+    etcdPrefix: r<string>('etcd_prefix'),
+    managerLeaseTtl: r<number>('manager_lease_ttl'),
     sources,
   };
 }

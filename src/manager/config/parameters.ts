@@ -526,6 +526,43 @@ export const PARAMETERS: readonly ParameterSpec[] = Object.freeze([
     empty: 'unset',
     description: 'Command run while reading the configuration; its name=value lines override application defaults.',
   }),
+  // --- manager high availability (mha-ts): several managers, one leader per application in etcd
+  p({
+    name: 'etcd_endpoints',
+    scope: 'A/G',
+    binlog: false,
+    type: 'list',
+    default: undefined,
+    defaultText: '(none: this manager acts alone)',
+    empty: 'unset',
+    mhaTs: true,
+    description:
+      'Comma-separated etcd endpoints (host:port or http://host:port); when set, managers elect one leader per application and fence every action.',
+  }),
+  p({
+    name: 'etcd_prefix',
+    scope: 'A/G',
+    binlog: false,
+    type: 'string',
+    default: '/mha',
+    defaultText: '/mha',
+    empty: 'default',
+    mhaTs: true,
+    description: 'Key prefix in etcd: leadership, failover guard, progress and reports live under <prefix>/<app>/.',
+  }),
+  p({
+    name: 'manager_lease_ttl',
+    scope: 'A/G',
+    binlog: false,
+    type: 'int',
+    min: 2,
+    max: 300,
+    default: 5,
+    defaultText: '5',
+    empty: 'default',
+    mhaTs: true,
+    description: 'Seconds a manager leads without renewing its etcd lease; another takes over this long after it dies.',
+  }),
 ]);
 
 export const PARAMETER_BY_NAME: ReadonlyMap<string, ParameterSpec> = new Map(PARAMETERS.map((s) => [s.name, s]));
