@@ -150,7 +150,7 @@ export function summaryTable(results: TrialResult[], seed: number): string {
     `| failovers resumed after the manager was killed mid-failover | ${f.resumed} / ${f.crashTrials} |`,
     `| acknowledged commits never replicated, master host unreachable (async window, not a failure) | ${f.ackedNeverReplicatedUnreadable} |`,
     `| trials with a password in a process's arguments, the manager log or its files | ${f.secretsExposed} |`,
-    `| trials whose manager state files were not 0600 (known defect, test/reliability/findings.test.ts) | ${f.looseStateFiles} |`,
+    `| trials whose manager state files were not 0600 | ${f.looseStateFiles} |`,
   ];
   return lines.join('\n');
 }

@@ -178,12 +178,6 @@ export async function runTrial(plan: TrialPlan, opts: TrialOptions): Promise<Tri
   };
   try {
     run.masterPid = c.lab.instance('db1').pid;
-    if (plan.maxBinlogSize) {
-      // Tiny binlog files make delayedTooMuch() (which counts files, not bytes) refuse
-      // every replica a few hundred KB behind: a known defect (test/reliability/findings.test.ts).
-      // Turned off here so those trials test recovery across binlog files instead.
-      addToServerDefault(c, ['check_repl_delay=0']);
-    }
     if (plan.shutdownScript && plan.kind !== 'partition') {
       addToServerDefault(c, [`shutdown_script=${writePowerSwitch(c, run.masterPid!)}`]);
     }

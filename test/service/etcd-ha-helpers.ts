@@ -13,6 +13,19 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
 const MAIN = join(REPO_ROOT, 'test/service/etcd-manager-main.ts');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Managers still running are killed if the test process exits without stopping them. */
+const live = new Set<ChildProcess>();
+let exitHook = false;
+function killLive(): void {
+  for (const c of live) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
 export interface ManagerProcess {
   name: string;
   dir: string;
@@ -88,6 +101,12 @@ export function startManager(
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', killLive);
+  }
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const running = () => child.exitCode === null && child.signalCode === null;
   return {

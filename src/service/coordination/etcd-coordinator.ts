@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Etcd3, type IOptions } from 'etcd3';
+import type { IRequestOp as RequestOp } from 'etcd3/lib/rpc.js';
 import { type Fence, FencedOut } from '../../manager/failover-state.js';
 
 /**
@@ -55,7 +56,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`etcd: ${what} timed out after ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(`etcd: ${what} timed out after ${Math.round(ms)} ms`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
@@ -150,7 +151,7 @@ export class EtcdCoordinator {
         this.client.kv.txn(
           {
             compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
-            success: [{ request_put: { key, value: Buffer.from(this.identity), lease } }],
+            success: [{ request_put: { key, value: Buffer.from(this.identity), lease } }, { request_range: { key } }],
             failure: [],
           },
           this.deadline(this.callTimeoutMs),
@@ -162,8 +163,13 @@ export class EtcdCoordinator {
         await this.revoke(lease);
         return undefined;
       }
-      // The put ran at the transaction's revision: that is the key's create revision.
-      const token = String(res.header.revision);
+      // The key as this very transaction wrote it (its second operation reads it back).
+      const kv = res.responses[1]?.response_range?.kvs[0];
+      if (!kv || String(kv.lease) !== lease) {
+        await this.revoke(lease);
+        return undefined;
+      }
+      const token = String(kv.create_revision);
       return new Leadership(this, app, lease, token, sentAt);
     } catch (err) {
       await this.revoke(lease);
@@ -287,8 +293,12 @@ export class Leadership {
       );
       const kv = res.kvs[0];
       if (!kv || String(kv.lease) !== this.lease || String(kv.create_revision) !== this.token) {
-        this.markLost(kv ? `leader key now held by ${kv.value.toString()}` : 'leader key deleted');
-        return;
+        // A read may be served by a member that lags; a write may not: ask again through raft.
+        const still = await this.confirm('renew leadership', c.callTimeoutMs).catch(() => true);
+        if (!still) {
+          this.markLost(kv ? `leader key now held by ${kv.value.toString()}` : 'leader key deleted');
+          return;
+        }
       }
     } catch (err) {
       const msg = (err as Error).message;
@@ -339,6 +349,44 @@ export class Leadership {
     ];
   }
 
+  /**
+   * One transaction applied only while the leader key carries our lease and token. It
+   * always goes through raft — its failure branch records the refusal under
+   * `<prefix>/<app>/refused`, so etcd never treats it as a read-only transaction that a
+   * lagging member could answer from an old state — and so do the reads in `success`.
+   */
+  async txnAsLeader(action: string, success: RequestOp[], limitMs: number) {
+    const c = this.coordinator;
+    const record = (key: string) => ({
+      request_put: {
+        key: Buffer.from(c.key(this.app, key)),
+        value: Buffer.from(
+          JSON.stringify({ identity: c.identity, token: this.token, action, at: new Date().toISOString() }),
+        ),
+      },
+    });
+    return bounded(
+      c.client.kv.txn({ compare: this.compares(), success, failure: [record('refused')] }, c.deadline(limitMs)),
+      limitMs,
+      action,
+    );
+  }
+
+  /**
+   * Whether etcd confirms our lead, recording the action under `<prefix>/<app>/last-action`
+   * (who acted last, with which token, and how).
+   */
+  private async confirm(action: string, limitMs: number): Promise<boolean> {
+    const c = this.coordinator;
+    const value = JSON.stringify({ identity: c.identity, token: this.token, action, at: new Date().toISOString() });
+    const res = await this.txnAsLeader(
+      action,
+      [{ request_put: { key: Buffer.from(c.key(this.app, 'last-action')), value: Buffer.from(value) } }],
+      limitMs,
+    );
+    return res.succeeded;
+  }
+
   /** Refuses locally when this manager may not act, without asking etcd. */
   checkLocal(action: string): void {
     this.checkValidity();
@@ -355,12 +403,7 @@ export class Leadership {
     const limit = Math.max(1, Math.min(this.remainingMs(), c.callTimeoutMs));
     let ok: boolean;
     try {
-      const res = await bounded(
-        c.client.kv.txn({ compare: this.compares(), success: [], failure: [] }, c.deadline(limit)),
-        limit,
-        'fencing check',
-      );
-      ok = res.succeeded;
+      ok = await this.confirm(action, limit);
     } catch (err) {
       throw new FencedOut(action, `cannot confirm leadership of ${this.app} in etcd: ${(err as Error).message}`);
     }

@@ -5,7 +5,7 @@ import {
   type GuardStore,
   type ProgressStore,
 } from '../../manager/failover-state.js';
-import { bounded, type EtcdCoordinator, type Leadership } from './etcd-coordinator.js';
+import type { EtcdCoordinator, Leadership } from './etcd-coordinator.js';
 
 /**
  * The failover records of one application in etcd, under `<prefix>/<app>/failover/`:
@@ -36,15 +36,20 @@ export class EtcdFailoverState implements FailoverState {
     return this.coordinator.key(this.leadership.app, 'failover', ...parts);
   }
 
+  /** Read as the leader, through raft: the last write of the previous leader is always seen. */
   async get(name: string): Promise<string | undefined> {
+    const what = `read ${this.key(name)}`;
+    this.leadership.checkLocal(what);
     const c = this.coordinator;
-    const limit = c.callTimeoutMs * 2;
-    const res = await bounded(
-      c.client.kv.range({ key: Buffer.from(this.key(name)) }, c.deadline(limit)),
-      limit,
-      `read ${this.key(name)}`,
-    );
-    return res.kvs[0]?.value.toString();
+    const limit = Math.max(1, Math.min(this.leadership.remainingMs(), c.callTimeoutMs * 2));
+    const res = await this.leadership
+      .txnAsLeader(what, [{ request_range: { key: Buffer.from(this.key(name)) } }], limit)
+      .catch((err: Error) => {
+        throw new FencedOut(what, `cannot read from etcd: ${err.message}`);
+      });
+    if (!res.succeeded)
+      throw new FencedOut(what, `fencing token ${this.leadership.token} is stale: another manager leads`);
+    return res.responses[0]?.response_range?.kvs[0]?.value.toString();
   }
 
   /** Puts and deletes in one transaction, applied only while we lead. */
@@ -54,18 +59,15 @@ export class EtcdFailoverState implements FailoverState {
     const limit = Math.max(1, Math.min(this.leadership.remainingMs(), c.callTimeoutMs));
     let succeeded: boolean;
     try {
-      const res = await c.client.kv.txn(
-        {
-          compare: this.leadership.compares(),
-          success: [
-            ...Object.entries(puts).map(([k, v]) => ({
-              request_put: { key: Buffer.from(this.key(k)), value: Buffer.from(v) },
-            })),
-            ...deletes.map((k) => ({ request_delete_range: { key: Buffer.from(this.key(k)) } })),
-          ],
-          failure: [],
-        },
-        c.deadline(limit),
+      const res = await this.leadership.txnAsLeader(
+        what,
+        [
+          ...Object.entries(puts).map(([k, v]) => ({
+            request_put: { key: Buffer.from(this.key(k)), value: Buffer.from(v) },
+          })),
+          ...deletes.map((k) => ({ request_delete_range: { key: Buffer.from(this.key(k)) } })),
+        ],
+        limit,
       );
       succeeded = res.succeeded;
     } catch (err) {
