@@ -102,7 +102,13 @@ export async function runDaemonMain(args: string[]): Promise<number> {
   const ha = daemonHa({
     etcdEndpoints: o.etcd?.split(',').filter((e) => e.trim() !== ''),
     onEvent: (msg) => log.warn(msg),
-    onLeadership: (e) => log.info(e, e.leading ? 'leading the cluster (etcd)' : 'no longer leading the cluster (etcd)'),
+    onLeadership: (e) => {
+      log.info(e, e.leading ? 'leading the cluster (etcd)' : 'no longer leading the cluster (etcd)');
+      daemon
+        .supervisors()
+        .find((c) => c.name === e.app)
+        ?.setLeadership(e);
+    },
   });
   const daemon = new Daemon({
     run: ha.run,

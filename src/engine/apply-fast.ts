@@ -16,8 +16,8 @@
  *   transaction become one `BINLOG '…'` statement, base64-encoded in one go
  *   ({@link renderForFastPath}); `binlog_annotate_row_events` is off for them, repeated
  *   `SET TIMESTAMP`s are dropped, consecutive context `SET`s joined.
- * - **under relaxed durability** (`durability: 'relaxed'`, the default when `stateDir`
- *   is given): innodb_flush_log_at_trx_commit=2, sync_binlog=0 and buffered redo-log
+ * - **under relaxed durability** (`durability: 'relaxed'`, the default when
+ *   `settingsStore` or `stateDir` is given): innodb_flush_log_at_trx_commit=2, sync_binlog=0 and buffered redo-log
  *   writes while applying, so the source transactions still commit one by one, with their
  *   GTIDs, but without waiting for the disk each time; restored with a durable flush
  *   before returning (apply-settings.ts tells why this is crash-safe, and records the
@@ -49,7 +49,7 @@ import {
   serverErrorOf,
   wireText,
 } from './apply.js';
-import { TargetSettings } from './apply-settings.js';
+import { type SettingsRecordStore, TargetSettings } from './apply-settings.js';
 import { type RenderedStatement, type RenderOptions, SqlRenderError, SqlRenderer } from './sql-renderer.js';
 
 export interface FastApplyOptions extends ApplyOptions {
@@ -68,11 +68,16 @@ export interface FastApplyOptions extends ApplyOptions {
   joinSets?: boolean;
   /**
    * 'relaxed' (default): innodb_flush_log_at_trx_commit=2 / sync_binlog=0 for the run,
-   * restored and flushed at the end — only when `stateDir` is given, where the change is
-   * recorded. 'keep': leave durability settings alone.
+   * restored and flushed at the end — only when `settingsStore` or `stateDir` is given,
+   * where the change is recorded. 'keep': leave durability settings alone.
    */
   durability?: 'relaxed' | 'keep';
-  /** Where the settings change is recorded (the manager's workdir). */
+  /**
+   * Where the settings change is recorded; wins over `stateDir`. With manager HA the
+   * cluster's shared store, so that whichever manager leads next can restore it.
+   */
+  settingsStore?: SettingsRecordStore;
+  /** The settings change is recorded in a state file in this directory (the manager's workdir). */
   stateDir?: string;
   /** Stop between packets (the open transaction is rolled back, settings restored). */
   signal?: AbortSignal;
@@ -320,7 +325,8 @@ export async function applyStatementsFast(
   };
   const log = opts.log ?? (() => {});
   const p = new Progress();
-  const relax = (opts.durability ?? 'relaxed') === 'relaxed' && opts.stateDir !== undefined;
+  const relax =
+    (opts.durability ?? 'relaxed') === 'relaxed' && (opts.settingsStore !== undefined || opts.stateDir !== undefined);
   let settings: TargetSettings | undefined;
   const session = new BatchSession(target, o.connectTimeoutMs, o.queryTimeoutMs, log);
   let batches = 0;
@@ -360,7 +366,7 @@ export async function applyStatementsFast(
       settings = await TargetSettings.change(
         { ...target, port: target.port ?? 3306 },
         { relaxDurability: relax, maxAllowedPacket: o.maxAllowedPacket },
-        { stateDir: opts.stateDir, log, connectTimeoutMs: o.connectTimeoutMs },
+        { store: opts.settingsStore, stateDir: opts.stateDir, log, connectTimeoutMs: o.connectTimeoutMs },
       );
       await session.open();
       onSession?.(session.maxPacket);

@@ -3,11 +3,17 @@
  * fast path durability relaxed (innodb_flush_log_at_trx_commit=2, sync_binlog=0) — and
  * their restoration, which must happen whatever becomes of the run:
  *
- * - Before the first SET GLOBAL, the original values are written to a small state file
+ * - Before the first SET GLOBAL, the original values are recorded in a
+ *   {@link SettingsRecordStore}: by default a small state file
  *   (`apply-settings.<host>_<port>.json` in the manager's workdir, written and fsynced
- *   before the change). A normal end or a failure restores them and removes the file; a
- *   manager that died mid-apply leaves the file, and {@link restorePendingSettings} (at
- *   the manager's next start) or the next apply to the same target restores them.
+ *   before the change); with manager HA, etcd, so that the manager that takes over the
+ *   cluster finds what a dead one left. A normal end or a failure restores them and removes
+ *   the record; a manager that died mid-apply leaves the record, and
+ *   {@link restorePendingSettings} (at the next start of a manager using that store) or the
+ *   next apply to the same target restores them.
+ * - A record found when a target is about to be changed keeps its originals: the values
+ *   the target has then are the relaxed ones the dead run set, and taking them for the
+ *   target's own would leave it non-durable for good after the "restore".
  * - Restoring makes everything applied durable before returning, whatever the server's
  *   own configuration: innodb_flush_log_at_trx_commit=1, then
  *   `FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS` (fdatasyncs the InnoDB redo log; without
@@ -86,24 +92,108 @@ export interface SettingsChangeRequest {
 
 const FORMAT = 'mha-ts/apply-settings/1';
 const FILE_PREFIX = 'apply-settings.';
+const FILE_SUFFIX = '.json';
+
+/** A record as listed: unreadable ones are listed too, so that they are reported rather than ignored. */
+export interface StoredSettings {
+  key: string;
+  record?: PendingSettings;
+  /** Why the record could not be read. */
+  unreadable?: string;
+}
+
+/**
+ * Where the records of changed settings live, one per target ({@link settingsRecordKey}).
+ * Every save and remove is durable before it returns: a record must outlive the manager
+ * that wrote it.
+ */
+export interface SettingsRecordStore {
+  list(): Promise<StoredSettings[]>;
+  /** Throws when a record exists but cannot be read. */
+  load(key: string): Promise<PendingSettings | undefined>;
+  save(key: string, record: PendingSettings): Promise<void>;
+  remove(key: string): Promise<void>;
+  /** Where a record is (a file, an etcd key), for messages. */
+  where(key: string): string;
+}
+
+/** The record key of a target: its socket path or `<host>_<port>`, in characters safe in a file name. */
+export function settingsRecordKey(target: SettingsTarget): string {
+  const where = target.socketPath ? target.socketPath : `${target.host}_${target.port}`;
+  return where.replace(/[^A-Za-z0-9._-]/g, '_');
+}
 
 /** The state file of a target in `stateDir`. */
 export function settingsStateFile(stateDir: string, target: SettingsTarget): string {
-  const where = target.socketPath ? target.socketPath : `${target.host}_${target.port}`;
-  return join(stateDir, `${FILE_PREFIX}${where.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
+  return join(stateDir, `${FILE_PREFIX}${settingsRecordKey(target)}${FILE_SUFFIX}`);
 }
 
-async function readPending(file: string): Promise<PendingSettings | undefined> {
-  let text: string;
+/** A stored record's text, checked to be one (`where` names it in the error). */
+export function parsePendingSettings(text: string, where: string): PendingSettings {
+  let p: PendingSettings;
   try {
-    text = await fsp.readFile(file, 'utf8');
+    p = JSON.parse(text) as PendingSettings;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    throw new Error(`${where}: unreadable apply settings record (${(err as Error).message})`);
   }
-  const p = JSON.parse(text) as PendingSettings;
-  if (p.format !== FORMAT) throw new Error(`${file}: not an mha-ts apply settings file`);
+  if (p?.format !== FORMAT || typeof p.target !== 'object' || typeof p.original !== 'object')
+    throw new Error(`${where}: not an mha-ts apply settings record`);
   return p;
+}
+
+/** Records as files `apply-settings.<key>.json` in a directory (the manager's workdir). */
+export class FileSettingsRecordStore implements SettingsRecordStore {
+  constructor(readonly dir: string) {}
+
+  where(key: string): string {
+    return join(this.dir, `${FILE_PREFIX}${key}${FILE_SUFFIX}`);
+  }
+
+  async list(): Promise<StoredSettings[]> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const out: StoredSettings[] = [];
+    for (const name of names.filter((n) => n.startsWith(FILE_PREFIX) && n.endsWith(FILE_SUFFIX)).sort()) {
+      const key = name.slice(FILE_PREFIX.length, -FILE_SUFFIX.length);
+      try {
+        const record = await this.load(key);
+        if (record) out.push({ key, record });
+      } catch (err) {
+        out.push({ key, unreadable: (err as Error).message });
+      }
+    }
+    return out;
+  }
+
+  async load(key: string): Promise<PendingSettings | undefined> {
+    const file = this.where(key);
+    let text: string;
+    try {
+      text = await fsp.readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return parsePendingSettings(text, file);
+  }
+
+  async save(key: string, record: PendingSettings): Promise<void> {
+    await writeDurably(this.where(key), `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  async remove(key: string): Promise<void> {
+    await removeDurably(this.where(key));
+  }
+}
+
+/** The default store: state files in `stateDir`. */
+export function fileSettingsStore(stateDir: string): FileSettingsRecordStore {
+  return new FileSettingsRecordStore(stateDir);
 }
 
 /** Write-then-rename with fsyncs: the file is either the old or the new content, and on disk. */
@@ -182,11 +272,21 @@ async function restoreOn(server: ServerConnection, record: PendingSettings): Pro
   return notes;
 }
 
+/** Options of {@link TargetSettings.change}. */
+export interface SettingsChangeOptions {
+  /** Where the change is recorded; wins over `stateDir`. */
+  store?: SettingsRecordStore;
+  /** The file store of this directory (the manager's workdir), when no `store` is given. */
+  stateDir?: string;
+  log?: (line: string) => void;
+  connectTimeoutMs?: number;
+}
+
 /** A target's changed settings, restored by {@link restore}. */
 export class TargetSettings {
   private constructor(
     private readonly target: ConnectableTarget,
-    private readonly file: string | undefined,
+    private readonly store: SettingsRecordStore | undefined,
     private record: PendingSettings | undefined,
     private readonly log: (line: string) => void,
   ) {}
@@ -201,26 +301,28 @@ export class TargetSettings {
   }
 
   /**
-   * Restore what an earlier run left (state file present), then change what `want`
-   * asks for — recording it first. Without `stateDir` durability is never relaxed (there
-   * would be no record to restore it from); max_allowed_packet is still raised.
+   * Restore what an earlier run left (a record in the store), then change what `want`
+   * asks for — recording it first, with the earlier record's originals where it had one.
+   * Without a store durability is never relaxed (there would be no record to restore it
+   * from); max_allowed_packet is still raised.
    */
   static async change(
     target: ConnectableTarget,
     want: SettingsChangeRequest,
-    opts: { stateDir?: string; log?: (line: string) => void; connectTimeoutMs?: number } = {},
+    opts: SettingsChangeOptions = {},
   ): Promise<TargetSettings> {
     const log = opts.log ?? (() => {});
-    const file = opts.stateDir ? settingsStateFile(opts.stateDir, target) : undefined;
+    const store = opts.store ?? (opts.stateDir ? fileSettingsStore(opts.stateDir) : undefined);
+    const key = settingsRecordKey(target);
     const server = await ServerConnection.open(target, { connectTimeoutMs: opts.connectTimeoutMs ?? 10_000 });
     try {
-      if (file) {
-        const pending = await readPending(file);
-        if (pending) {
-          log(`an earlier apply left settings changed (${describe(pending.changed)}): restoring them first`);
-          await restoreOn(server, pending);
-          await removeDurably(file);
-        }
+      const pending = store ? await store.load(key) : undefined;
+      if (pending) {
+        log(
+          `an earlier apply left settings changed (${describe(pending.changed)}; originals ${describe(pending.original)}, recorded in ${store!.where(key)} since ${pending.since}): restoring them first`,
+        );
+        // The record stays until the new one replaces it: a crash in between must still find it.
+        await restoreOn(server, pending);
       }
       const mariadb = server.version.flavor === 'mariadb';
       const names: SettingName[] = [
@@ -231,8 +333,17 @@ export class TargetSettings {
       ];
       const current = await readValues(server, names);
       const changed: SettingValues = {};
-      const relax = want.relaxDurability && file !== undefined;
+      const relax = want.relaxDurability && store !== undefined;
       if (relax) {
+        if (!pending) {
+          // Not proof of a lost record (many replicas run like this), but the one sign left
+          // if a record was lost: these values become what the run restores.
+          const found = relaxedDurability(current, mariadb);
+          if (found)
+            log(
+              `${target.host}:${target.port} already runs with ${found} and no earlier apply recorded changing it: recorded as its own settings, restored as found`,
+            );
+        }
         // 2, never 0: the redo log must reach the OS at every commit (see the module comment).
         if (current.innodb_flush_log_at_trx_commit !== undefined && current.innodb_flush_log_at_trx_commit !== 2)
           changed.innodb_flush_log_at_trx_commit = 2;
@@ -244,7 +355,11 @@ export class TargetSettings {
       if (want.maxAllowedPacket > 0 && (current.max_allowed_packet ?? 0) < want.maxAllowedPacket)
         changed.max_allowed_packet = want.maxAllowedPacket;
       const keys = Object.keys(changed) as SettingName[];
-      if (keys.length === 0 && !relax) return new TargetSettings(target, file, undefined, log);
+      if (keys.length === 0 && !relax) {
+        // The earlier record's settings were restored above and nothing changes now.
+        if (pending) await store!.remove(key);
+        return new TargetSettings(target, store, undefined, log);
+      }
       const original: SettingValues = {};
       for (const k of keys) original[k] = current[k];
       if (relax) {
@@ -253,6 +368,8 @@ export class TargetSettings {
           original.innodb_flush_log_at_trx_commit = current.innodb_flush_log_at_trx_commit;
         if (mariadb && current.sync_binlog !== undefined) original.sync_binlog = current.sync_binlog;
       }
+      // Whatever the target shows now, the earlier record knew its own values: they win.
+      if (pending) Object.assign(original, restorableValues(pending.original));
       const record: PendingSettings = {
         format: FORMAT,
         target: { host: target.host, port: target.port, user: target.user },
@@ -263,8 +380,8 @@ export class TargetSettings {
         pid: process.pid,
       };
       if (target.socketPath) record.target.socketPath = target.socketPath;
-      if (file) await writeDurably(file, `${JSON.stringify(record, null, 2)}\n`);
-      const settings = new TargetSettings(target, file, record, log);
+      if (store) await store.save(key, record);
+      const settings = new TargetSettings(target, store, record, log);
       try {
         for (const k of keys) await server.query(`SET GLOBAL ${k}=${Number(changed[k])}`);
       } catch (err) {
@@ -289,7 +406,7 @@ export class TargetSettings {
     } finally {
       await server.close();
     }
-    if (this.file) await removeDurably(this.file);
+    if (this.store) await this.store.remove(settingsRecordKey(this.target));
     this.record = undefined;
     this.log(
       `restored ${describe(record.original) || 'settings'}${record.relaxed ? '; redo log and binlog flushed to disk' : ''}`,
@@ -299,6 +416,24 @@ export class TargetSettings {
   }
 }
 
+/** Durability weaker than the durable settings (flush at every commit, sync_binlog ≥ 1), described; else undefined. */
+function relaxedDurability(v: SettingValues, mariadb: boolean): string | undefined {
+  const weak: string[] = [];
+  if (v.innodb_flush_log_at_trx_commit !== undefined && v.innodb_flush_log_at_trx_commit !== 1)
+    weak.push(`innodb_flush_log_at_trx_commit=${v.innodb_flush_log_at_trx_commit}`);
+  if (mariadb && v.sync_binlog === 0) weak.push('sync_binlog=0');
+  return weak.length ? weak.join(', ') : undefined;
+}
+
+/** The values of a record that restoring would set (the record may come from another manager). */
+function restorableValues(v: SettingValues): SettingValues {
+  const out: SettingValues = {};
+  for (const [name, value] of Object.entries(v) as [SettingName, number | undefined][]) {
+    if (RESTORABLE.has(name) && typeof value === 'number' && Number.isFinite(value)) out[name] = value;
+  }
+  return out;
+}
+
 function describe(v: SettingValues): string {
   return Object.entries(v)
     .map(([k, x]) => `${k}=${x}`)
@@ -306,54 +441,60 @@ function describe(v: SettingValues): string {
 }
 
 export interface RestoredSettings {
+  /** Where the record was (a state file, an etcd key). */
   file: string;
   target: SettingsTarget;
   restored?: SettingValues;
   error?: string;
 }
 
+export interface RestorePendingOptions {
+  /**
+   * Asked before each restore changes a server (manager HA: the leadership's fence); a
+   * refusal leaves that record for the manager that leads.
+   */
+  beforeRestore?: (action: string) => Promise<void>;
+}
+
 /**
  * At a manager's start: restore every target's settings that an apply changed and could
- * not restore (the manager was killed, or the target was unreachable). `credentials`
- * gives the login for a recorded target (the state file holds no password); targets it
- * does not know are left for later and reported.
+ * not restore (the manager was killed, or the target was unreachable). `from` is the
+ * store the applies recorded in, or a directory of state files. `credentials` gives the
+ * login for a recorded target (the record holds no password); targets it does not know
+ * are left for later and reported.
  */
 export async function restorePendingSettings(
-  stateDir: string,
+  from: string | SettingsRecordStore,
   credentials: (target: SettingsTarget) => ConnectableTarget | undefined,
   log: (line: string) => void = () => {},
+  opts: RestorePendingOptions = {},
 ): Promise<RestoredSettings[]> {
-  let names: string[];
-  try {
-    names = await fsp.readdir(stateDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
+  const store = typeof from === 'string' ? fileSettingsStore(from) : from;
   const out: RestoredSettings[] = [];
-  for (const name of names.filter((n) => n.startsWith(FILE_PREFIX) && n.endsWith('.json')).sort()) {
-    const file = join(stateDir, name);
-    let record: PendingSettings | undefined;
+  for (const { key, record, unreadable } of await store.list()) {
+    const where = store.where(key);
     try {
-      record = await readPending(file);
-      if (!record) continue;
+      if (!record) throw new Error(unreadable ?? 'unreadable record');
       const login = credentials(record.target);
       if (!login) throw new Error('no credentials for this server in the configuration');
+      await opts.beforeRestore?.(
+        `restore the settings of ${record.target.host}:${record.target.port} left by an interrupted apply`,
+      );
       const server = await ServerConnection.open(login, { connectTimeoutMs: 10_000 });
       try {
         for (const n of await restoreOn(server, record)) log(`${record.target.host}:${record.target.port}: ${n}`);
       } finally {
         await server.close();
       }
-      await removeDurably(file);
+      await store.remove(key);
       log(
-        `${record.target.host}:${record.target.port}: restored ${describe(record.original)} left changed by an interrupted apply (since ${record.since})`,
+        `${record.target.host}:${record.target.port}: restored ${describe(record.original)} left changed by an interrupted apply (since ${record.since}, recorded in ${where})`,
       );
-      out.push({ file, target: record.target, restored: record.original });
+      out.push({ file: where, target: record.target, restored: record.original });
     } catch (err) {
       const msg = (err as Error).message;
-      log(`${file}: could not restore the settings it records: ${msg}`);
-      out.push({ file, target: record?.target ?? { host: '', port: 0, user: '' }, error: msg });
+      log(`${where}: could not restore the settings it records: ${msg}`);
+      out.push({ file: where, target: record?.target ?? { host: '', port: 0, user: '' }, error: msg });
     }
   }
   return out;

@@ -12,6 +12,7 @@ import {
 import { ServerConnection } from '../mysql/server-connection.js';
 import { type ApplyOptions, type ApplySummary, type ApplyTarget, applyEvents } from './apply.js';
 import { applyEventsFast, type FastApplyOptions } from './apply-fast.js';
+import type { SettingsRecordStore } from './apply-settings.js';
 import { type ConcatReport, concatenatePieces, type ExecutedGtids } from './concatenate.js';
 import type { RecoveryPlan } from './recovery-plan.js';
 
@@ -46,8 +47,14 @@ export interface RecoveryResult {
 }
 
 export interface RecoveryOptions {
-  /** Where the joined diff is kept and (fast path) the target's changed settings are recorded. */
+  /** Where the joined diff is kept and (fast path, without `settingsStore`) the target's changed settings are recorded. */
   workdir: string;
+  /**
+   * Fast path: where the target's changed settings are recorded instead of the workdir —
+   * with manager HA the cluster's shared store (FailoverState.settings), so that a manager
+   * taking over from one killed mid-apply finds the record.
+   */
+  settingsStore?: SettingsRecordStore;
   /** File name of the joined diff, without `.binlog`. */
   name: string;
   /** What the target already executed: those transactions are left out. */
@@ -58,7 +65,7 @@ export interface RecoveryOptions {
    * file first, then one statement per round trip with the server's own settings (apply.ts).
    */
   mode?: 'fast' | 'plain';
-  apply?: ApplyOptions & Omit<FastApplyOptions, 'stateDir'>;
+  apply?: ApplyOptions & Omit<FastApplyOptions, 'stateDir' | 'settingsStore'>;
 }
 
 /**
@@ -147,7 +154,11 @@ async function applyStreaming(
       const concat = await joined;
       return { diffFile, concat, apply: undefined };
     }
-    apply = await applyEventsFast(target, first.events, { ...opts.apply, stateDir: opts.workdir });
+    apply = await applyEventsFast(target, first.events, {
+      ...opts.apply,
+      settingsStore: opts.settingsStore,
+      stateDir: opts.workdir,
+    });
   } catch (err) {
     queue.cancel(new Error('the apply stopped'));
     await joined.catch(() => {});

@@ -1,5 +1,6 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
+import { fileSettingsStore, type SettingsRecordStore } from '../engine/apply-settings.js';
 import { FailoverGuard } from './failover-guard.js';
 
 /**
@@ -12,6 +13,12 @@ export interface FailoverState {
   readonly progress: ProgressStore;
   /** Keep the report of a finished (or stopped) failover. */
   saveReport(report: object): Promise<void>;
+  /**
+   * Where a fast apply records the settings it relaxed on a target until it restores them
+   * (apply-settings.ts), and where a manager's start looks for what a killed one left. It
+   * must be shared wherever the next manager may run. Absent: the workdir's files.
+   */
+  readonly settings?: SettingsRecordStore;
 }
 
 /** MHA's last-failover rule (see FailoverGuard). */
@@ -107,12 +114,16 @@ class FileProgressStore implements ProgressStore {
   }
 }
 
-/** The workdir files: `<app>.failover.complete|error`, `<app>.failover.progress.json`, `<app>.failover.report.json`. */
+/**
+ * The workdir files: `<app>.failover.complete|error`, `<app>.failover.progress.json`,
+ * `<app>.failover.report.json`, and `apply-settings.<host>_<port>.json`.
+ */
 export function fileFailoverState(workdir: string, app: string): FailoverState {
   return {
     guard: new FailoverGuard(workdir, app),
     progress: new FileProgressStore(join(workdir, `${app}.failover.progress.json`)),
     saveReport: (report) =>
       writePrivate(join(workdir, `${app}.failover.report.json`), `${JSON.stringify(report, null, 2)}\n`),
+    settings: fileSettingsStore(workdir),
   };
 }

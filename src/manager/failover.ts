@@ -1214,6 +1214,7 @@ async function recoverServer(
     const executed = executedGtids(s) ?? MariadbGtidList.EMPTY;
     const result: RecoveryResult = await applyRecoveryPlan(plan, addressOf(s.config), {
       workdir,
+      settingsStore: opts.state?.settings,
       name: `relay_from_read_to_latest_${s.config.hostname}_${s.config.port}_${stamp}`,
       executed: { mariadb: executed },
       apply: { sqlLogBin: s.config.disableLogBin ? false : undefined, log: (l) => log.debug(`${s.name}: ${l}`) },
@@ -1305,6 +1306,7 @@ async function recoverByGtidReplication(
         addressOf(newMaster.config),
         {
           workdir,
+          settingsStore: opts.state?.settings,
           name: `saved_master_binlog_apply_${newMaster.config.hostname}_${newMaster.config.port}_${stamp}`,
           executed: { mysql: MysqlGtidSet.parse(newMaster.mysqlGtid!.executed) },
           apply: { log: (l) => log.debug(`${newMaster.name}: ${l}`) },

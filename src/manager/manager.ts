@@ -1,5 +1,6 @@
 import { existsSync, promises as fsp } from 'node:fs';
-import { restorePendingSettings } from '../engine/apply-settings.js';
+import { resolve } from 'node:path';
+import { FileSettingsRecordStore, fileSettingsStore, restorePendingSettings } from '../engine/apply-settings.js';
 import { HostAccessPool } from '../remote/hosts.js';
 import { type Config, deleteBlock, loadConfig, type ServerConfig } from './config/index.js';
 import { type FailoverReport, runDeadMasterFailover } from './failover.js';
@@ -77,16 +78,6 @@ export async function runManager(opts: ManagerOptions): Promise<number> {
   for (const w of config.warnings) log.warning(w.message);
   await fsp.mkdir(config.app.managerWorkdir, { recursive: true, mode: 0o700 });
   const state = opts.state ?? fileFailoverState(config.app.managerWorkdir, config.app.name);
-  // An apply this manager's predecessor was killed in may have left a server with relaxed
-  // durability: put it back before anything else.
-  await restorePendingSettings(
-    config.app.managerWorkdir,
-    (t) => {
-      const s = config.servers.find((x) => (x.ip ?? x.hostname) === t.host && x.port === t.port);
-      return s && { host: t.host, port: t.port, user: s.user, password: s.password.reveal() };
-    },
-    (line) => log.warning(line),
-  );
   const status = new StatusFile(config.app.managerWorkdir, config.app.name, opts.onStatus);
   if (existsSync(status.path)) {
     log.warning(
@@ -97,6 +88,11 @@ export async function runManager(opts: ManagerOptions): Promise<number> {
   const accessFor = (s: ServerConfig) => pool.accessFor(hostAccessConfig(s));
   const oldMasters = new OldMasterFences(log, { signal: opts.signal, beforeAction: opts.fence });
   try {
+    // An apply this manager's predecessor was killed in may have left a server with relaxed
+    // durability: put it back before anything else. With manager HA the predecessor may have
+    // run on another host, so its record is in the shared store, and this runs again each
+    // time this manager gains the lead.
+    await restoreSettingsLeftChanged(config, state, log, opts.fence);
     for (;;) {
       log.info('MHA::MasterMonitor version 0.58 (mha-ts).');
       await status.set('INITIALIZING_MONITOR', '');
@@ -184,6 +180,31 @@ export async function runManager(opts: ManagerOptions): Promise<number> {
   } finally {
     await oldMasters.stop();
     await pool.closeAll();
+  }
+}
+
+async function restoreSettingsLeftChanged(
+  config: Config,
+  state: FailoverState,
+  log: ManagerLog,
+  fence: Fence | undefined,
+): Promise<void> {
+  const workdir = config.app.managerWorkdir;
+  const stores = [state.settings ?? fileSettingsStore(workdir)];
+  // A run of this host without the shared store (before manager HA was set up) recorded here.
+  const shared = stores[0];
+  if (!(shared instanceof FileSettingsRecordStore && resolve(shared.dir) === resolve(workdir)))
+    stores.push(fileSettingsStore(workdir));
+  for (const store of stores) {
+    await restorePendingSettings(
+      store,
+      (t) => {
+        const s = config.servers.find((x) => (x.ip ?? x.hostname) === t.host && x.port === t.port);
+        return s && { host: t.host, port: t.port, user: s.user, password: s.password.reveal() };
+      },
+      (line) => log.warning(line),
+      { beforeRestore: fence },
+    );
   }
 }
 

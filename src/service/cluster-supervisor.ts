@@ -56,6 +56,8 @@ export interface ClusterSnapshot {
   lastError?: string;
   startedAt: string;
   monitorRuns: number;
+  /** With manager HA on etcd: whether this daemon leads the cluster (only the leader acts). */
+  leadership?: { leading: boolean; identity: string; token?: string; since: string; reason?: string };
 }
 
 export class ConflictError extends Error {}
@@ -124,6 +126,7 @@ export class ClusterSupervisor {
   private lastError?: string;
   private readonly startedAt = new Date().toISOString();
   private monitorRuns = 0;
+  private leadership?: ClusterSnapshot['leadership'];
   private controller?: AbortController;
   private loopDone?: Promise<void>;
   /** Serialises start/stop/switch/ack so two operator actions never interleave. */
@@ -353,6 +356,18 @@ export class ClusterSupervisor {
       lastError: this.lastError ? this.opts.secrets.mask(this.lastError) : undefined,
       startedAt: this.startedAt,
       monitorRuns: this.monitorRuns,
+      leadership: this.leadership ? { ...this.leadership } : undefined,
+    };
+  }
+
+  /** Manager HA told us this daemon now leads the cluster, or no longer does. */
+  setLeadership(e: { leading: boolean; identity: string; token?: string; reason?: string }): void {
+    this.leadership = {
+      leading: e.leading,
+      identity: e.identity,
+      token: e.token,
+      reason: e.reason,
+      since: new Date().toISOString(),
     };
   }
 

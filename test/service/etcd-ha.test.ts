@@ -122,8 +122,12 @@ describe.skipIf(!etcdAvailable() || !mariadbAvailable() || !sshdAvailable())(
       await waitForLine([d2], /Manager HA: waiting to lead app1/, 60_000);
       await sleep(1500);
       expect(d2.log()).not.toMatch(LEADING);
-      const cluster1 = (await (await fetch('http://127.0.0.1:19761/api/clusters/app1')).json()) as { master?: string };
+      type View = { master?: string; state?: string; leadership?: { leading: boolean; token?: string } };
+      const cluster1 = (await (await fetch('http://127.0.0.1:19761/api/clusters/app1')).json()) as View;
       expect(cluster1.master).toBe('127.0.0.141(127.0.0.141:3306)');
+      expect(cluster1.leadership).toMatchObject({ leading: true });
+      const standby = (await (await fetch('http://127.0.0.1:19762/api/clusters/app1')).json()) as View;
+      expect(standby.leadership?.leading ?? false).toBe(false);
       expect(first.line).toMatch(/fencing token \d+/);
 
       const from = logOffsets([d2]);
@@ -135,12 +139,16 @@ describe.skipIf(!etcdAvailable() || !mariadbAvailable() || !sshdAvailable())(
         `[etcd-ha] daemon take-over after SIGKILL: leading after ${next.seenAt - killedAt} ms, monitoring after ${monitoring.seenAt - killedAt} ms\n`,
       );
       expect(next.seenAt - killedAt).toBeLessThan(TTL * 1000 + 1500);
-      let view: { master?: string; state?: string } = {};
+      let view: View = {};
       for (let i = 0; i < 50 && view.state !== 'monitoring'; i++) {
         view = (await (await fetch('http://127.0.0.1:19762/api/clusters/app1')).json()) as typeof view;
         if (view.state !== 'monitoring') await sleep(200);
       }
-      expect(view).toMatchObject({ state: 'monitoring', master: '127.0.0.141(127.0.0.141:3306)' });
+      expect(view).toMatchObject({
+        state: 'monitoring',
+        master: '127.0.0.141(127.0.0.141:3306)',
+        leadership: { leading: true },
+      });
       await d2.kill('SIGTERM');
       expect(await writable('db1')).toBe(true);
     });

@@ -1,4 +1,10 @@
 import {
+  type PendingSettings,
+  parsePendingSettings,
+  type SettingsRecordStore,
+  type StoredSettings,
+} from '../../engine/apply-settings.js';
+import {
   type FailoverProgress,
   type FailoverState,
   FencedOut,
@@ -10,7 +16,9 @@ import type { EtcdCoordinator, Leadership } from './etcd-coordinator.js';
 /**
  * The failover records of one application in etcd, under `<prefix>/<app>/failover/`:
  * `complete` and `error` (MHA's last-failover flag files: an ISO time), `progress` (JSON,
- * see FailoverProgress), `report` (the last report) and `reports/<startedAt>` (all of them).
+ * see FailoverProgress), `report` (the last report) and `reports/<startedAt>` (all of them);
+ * and under `<prefix>/<app>/apply-settings/<host>_<port>` the settings a fast apply relaxed
+ * on a target until it restores them (JSON, see PendingSettings).
  * Every write is one transaction that also compares the leader key's lease and create
  * revision with ours, so a manager that lost its leadership cannot write any more: its
  * write fails and it is told it was fenced out.
@@ -18,6 +26,7 @@ import type { EtcdCoordinator, Leadership } from './etcd-coordinator.js';
 export class EtcdFailoverState implements FailoverState {
   readonly guard: GuardStore;
   readonly progress: ProgressStore;
+  readonly settings: SettingsRecordStore;
 
   constructor(
     private readonly leadership: Leadership,
@@ -26,10 +35,15 @@ export class EtcdFailoverState implements FailoverState {
   ) {
     this.guard = new EtcdGuard(this);
     this.progress = new EtcdProgress(this);
+    this.settings = new EtcdSettingsRecords(this);
   }
 
   get coordinator(): EtcdCoordinator {
     return this.leadership.coordinator;
+  }
+
+  get app(): string {
+    return this.leadership.app;
   }
 
   key(...parts: string[]): string {
@@ -38,22 +52,36 @@ export class EtcdFailoverState implements FailoverState {
 
   /** Read as the leader, through raft: the last write of the previous leader is always seen. */
   async get(name: string): Promise<string | undefined> {
-    const what = `read ${this.key(name)}`;
+    const kvs = await this.range(`read ${this.key(name)}`, this.key(name));
+    return kvs[0]?.value.toString();
+  }
+
+  /** Keys from `key` (exclusive end `rangeEnd`, else `key` alone), read as the leader like {@link get}. */
+  async range(what: string, key: string, rangeEnd?: Buffer): Promise<{ key: Buffer; value: Buffer }[]> {
     this.leadership.checkLocal(what);
     const c = this.coordinator;
     const limit = Math.max(1, Math.min(this.leadership.remainingMs(), c.callTimeoutMs * 2));
     const res = await this.leadership
-      .txnAsLeader(what, [{ request_range: { key: Buffer.from(this.key(name)) } }], limit)
+      .txnAsLeader(what, [{ request_range: { key: Buffer.from(key), range_end: rangeEnd } }], limit)
       .catch((err: Error) => {
         throw new FencedOut(what, `cannot read from etcd: ${err.message}`);
       });
     if (!res.succeeded)
       throw new FencedOut(what, `fencing token ${this.leadership.token} is stale: another manager leads`);
-    return res.responses[0]?.response_range?.kvs[0]?.value.toString();
+    return res.responses[0]?.response_range?.kvs ?? [];
   }
 
-  /** Puts and deletes in one transaction, applied only while we lead. */
+  /** Puts and deletes of `failover/` records in one transaction, applied only while we lead. */
   async write(what: string, puts: Record<string, string>, deletes: string[] = []): Promise<void> {
+    await this.writeKeys(
+      what,
+      Object.fromEntries(Object.entries(puts).map(([k, v]) => [this.key(k), v])),
+      deletes.map((k) => this.key(k)),
+    );
+  }
+
+  /** Puts and deletes of whole etcd keys in one transaction, applied only while we lead. */
+  async writeKeys(what: string, puts: Record<string, string>, deletes: string[] = []): Promise<void> {
     this.leadership.checkLocal(what);
     const c = this.coordinator;
     const limit = Math.max(1, Math.min(this.leadership.remainingMs(), c.callTimeoutMs));
@@ -63,9 +91,9 @@ export class EtcdFailoverState implements FailoverState {
         what,
         [
           ...Object.entries(puts).map(([k, v]) => ({
-            request_put: { key: Buffer.from(this.key(k)), value: Buffer.from(v) },
+            request_put: { key: Buffer.from(k), value: Buffer.from(v) },
           })),
-          ...deletes.map((k) => ({ request_delete_range: { key: Buffer.from(this.key(k)) } })),
+          ...deletes.map((k) => ({ request_delete_range: { key: Buffer.from(k) } })),
         ],
         limit,
       );
@@ -151,6 +179,68 @@ class EtcdProgress implements ProgressStore {
   async clear(): Promise<void> {
     await this.state.write('clear failover progress', {}, ['progress']);
   }
+}
+
+/**
+ * The apply-settings records of the application, shared by its managers: the one that
+ * takes over from a manager killed mid-apply restores the settings it relaxed, and keeps
+ * the originals it recorded. Written with the same fencing as the failover records: a
+ * manager that lost its lead can neither record nor forget a target's settings.
+ */
+class EtcdSettingsRecords implements SettingsRecordStore {
+  constructor(private readonly state: EtcdFailoverState) {}
+
+  private get dir(): string {
+    const s = this.state;
+    return s.coordinator.key(s.app, 'apply-settings');
+  }
+
+  where(key: string): string {
+    return `${this.dir}/${key}`;
+  }
+
+  async list(): Promise<StoredSettings[]> {
+    const prefix = `${this.dir}/`;
+    const kvs = await this.state.range(`list ${prefix}`, prefix, prefixEnd(Buffer.from(prefix)));
+    return kvs
+      .map((kv): StoredSettings => {
+        const name = kv.key.toString();
+        const key = name.slice(prefix.length);
+        try {
+          return { key, record: parsePendingSettings(kv.value.toString(), name) };
+        } catch (err) {
+          return { key, unreadable: (err as Error).message };
+        }
+      })
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async load(key: string): Promise<PendingSettings | undefined> {
+    const where = this.where(key);
+    const kvs = await this.state.range(`read ${where}`, where);
+    const v = kvs[0]?.value.toString();
+    return v === undefined ? undefined : parsePendingSettings(v, where);
+  }
+
+  async save(key: string, record: PendingSettings): Promise<void> {
+    await this.state.writeKeys(`record the settings changed on ${key}`, { [this.where(key)]: JSON.stringify(record) });
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.state.writeKeys(`forget the settings restored on ${key}`, {}, [this.where(key)]);
+  }
+}
+
+/** The range end that covers every key starting with `prefix`. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
 }
 
 /** Operator's acknowledgement of a failed or recent failover (no leadership needed). */

@@ -114,6 +114,7 @@
         c.name,
         el('span', { class: `badge ${statusClass(st)}` }, st),
         el('span', { class: 'badge' }, c.state),
+        c.leadership ? el('span', { class: 'badge' }, c.leadership.leading ? 'etcd: leader' : 'etcd: standby') : null,
       ),
       el(
         'div',
