@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Connection } from 'mysql2/promise';
 import { cacheDir, MiB, repoRoot } from './paths.js';
+import { createTableSql, type LoopCounters, oltpLoop, type SbTables, tableRows } from './sysbench-like.js';
 
 /**
  * The parts of the test lab (test/lab/mariadb-lab.ts) the apply benchmark uses. The lab is
@@ -59,6 +60,7 @@ export async function startLab(instances: LabInstanceOptions[]): Promise<LabLike
 
 export const TABLES = 4;
 export const TABLE_ROWS = 25_000;
+const SHAPE: SbTables = { tables: TABLES, rowsPerTable: TABLE_ROWS };
 export const TABLE_NAMES = Array.from({ length: TABLES }, (_, i) => `sbtest.sbtest${i + 1}`);
 
 export interface RecordedDiff {
@@ -80,79 +82,19 @@ export interface ApplyWorkload {
   recordSeconds: number;
 }
 
-function sbString(groups: number): string {
-  const parts: string[] = [];
-  for (let g = 0; g < groups; g++) {
-    let s = '';
-    for (let i = 0; i < 11; i++) s += String.fromCharCode(48 + ((Math.random() * 10) | 0));
-    parts.push(s);
-  }
-  return parts.join('-');
-}
-const cValue = () => sbString(10); // 119 characters, char(120)
-const padValue = () => sbString(5); // 59 characters, char(60)
-const rnd = (n: number) => 1 + Math.floor(Math.random() * n);
-
 async function prepare(conn: Connection): Promise<number> {
   await conn.query('CREATE DATABASE IF NOT EXISTS sbtest');
   await conn.query('USE sbtest');
   let trx = 1;
   for (let t = 1; t <= TABLES; t++) {
-    await conn.query(
-      `CREATE TABLE sbtest${t} (id INT NOT NULL AUTO_INCREMENT, k INT NOT NULL DEFAULT 0, ` +
-        `c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k_${t} (k)) ENGINE=InnoDB`,
-    );
+    await conn.query(createTableSql(t));
     trx++;
     for (let start = 1; start <= TABLE_ROWS; start += 500) {
-      const rows: unknown[][] = [];
-      for (let id = start; id < start + 500 && id <= TABLE_ROWS; id++)
-        rows.push([id, rnd(TABLE_ROWS), cValue(), padValue()]);
-      await conn.query(`INSERT INTO sbtest${t} (id, k, c, pad) VALUES ?`, [rows]);
+      await conn.query(`INSERT INTO sbtest${t} (id, k, c, pad) VALUES ?`, [tableRows(SHAPE, start, 500)]);
       trx++;
     }
   }
   return trx;
-}
-
-/** sysbench oltp_write_only-like: per transaction two UPDATEs, a DELETE and its re-INSERT, sometimes a range UPDATE or a 20-row batch. */
-async function oltpLoop(conn: Connection, worker: number, done: () => boolean, count: { trx: number }): Promise<void> {
-  await conn.query('USE sbtest');
-  let i = 0;
-  let batchId = 10_000_000 * (worker + 1);
-  while (!done()) {
-    i++;
-    const t = rnd(TABLES);
-    const id = rnd(TABLE_ROWS);
-    try {
-      await conn.query('BEGIN');
-      await conn.query(`UPDATE sbtest${t} SET k=k+1 WHERE id=?`, [rnd(TABLE_ROWS)]);
-      await conn.query(`UPDATE sbtest${t} SET c=? WHERE id=?`, [cValue(), rnd(TABLE_ROWS)]);
-      await conn.query(`DELETE FROM sbtest${t} WHERE id=?`, [id]);
-      await conn.query(`INSERT INTO sbtest${t} (id, k, c, pad) VALUES (?, ?, ?, ?)`, [
-        id,
-        rnd(TABLE_ROWS),
-        cValue(),
-        padValue(),
-      ]);
-      if (i % 10 === 0) {
-        const from = rnd(TABLE_ROWS - 10);
-        await conn.query(`UPDATE sbtest${t} SET k=k+1 WHERE id BETWEEN ? AND ?`, [from, from + 9]);
-      }
-      if (i % 50 === 0) {
-        const rows: unknown[][] = [];
-        for (let r = 0; r < 20; r++) rows.push([batchId + r, rnd(TABLE_ROWS), cValue(), padValue()]);
-        await conn.query(`INSERT INTO sbtest${t} (id, k, c, pad) VALUES ?`, [rows]);
-        await conn.query(`DELETE FROM sbtest${t} WHERE id BETWEEN ? AND ?`, [batchId, batchId + 19]);
-        batchId += 20;
-      }
-      await conn.query('COMMIT');
-      count.trx++;
-    } catch (err) {
-      await conn.query('ROLLBACK').catch(() => {});
-      const code = (err as { code?: string }).code;
-      if (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT') throw err;
-    }
-  }
 }
 
 async function checksums(lab: MariaDbLab): Promise<Record<string, string>> {
@@ -173,7 +115,7 @@ async function run(
   connections: number,
 ): Promise<{ file: string; size: number; trx: number }> {
   const { file } = await currentFile(lab);
-  const count = { trx: 0 };
+  const count: LoopCounters = { transactions: 0, statements: 0, deadlocks: 0 };
   let finished = false;
   const conns = await Promise.all(Array.from({ length: connections }, () => lab.connect('source')));
   for (const c of conns) await c.query(`SET SESSION binlog_format=${format}`);
@@ -187,10 +129,13 @@ async function run(
       if (size >= bytes) finished = true;
     }
   })();
-  await Promise.all([poll, ...conns.map((c, w) => oltpLoop(c, w, () => finished, count))]);
+  await Promise.all([
+    poll,
+    ...conns.map((c, w) => oltpLoop(c, { ...SHAPE, batchIdBase: 10_000_000 }, w, () => finished, count)),
+  ]);
   await Promise.all(conns.map((c) => c.end()));
   await lab.query('source', 'FLUSH BINARY LOGS');
-  return { file, size, trx: count.trx };
+  return { file, size, trx: count.transactions };
 }
 
 /** The cached workload for these parameters, recorded first when missing. */

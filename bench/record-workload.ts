@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Connection } from 'mysql2/promise';
 import { repoRoot } from './paths.js';
+import { createTableSql, type LoopCounters, oltpLoop, type SbTables, tableRows } from './sysbench-like.js';
 
 /** The parts of the lab this script uses (imported at run time: the lab is TypeScript under test/). */
 interface LabInstanceLike {
@@ -35,85 +36,16 @@ interface LabModule {
 
 const TABLES = 4;
 const TABLE_ROWS = 10_000;
+const SHAPE: SbTables = { tables: TABLES, rowsPerTable: TABLE_ROWS };
 
 /** sysbench's c and pad values: groups of 11 random digits joined by '-'. */
-function sbString(groups: number): string {
-  const parts: string[] = [];
-  for (let g = 0; g < groups; g++) {
-    let s = '';
-    for (let i = 0; i < 11; i++) s += String.fromCharCode(48 + ((Math.random() * 10) | 0));
-    parts.push(s);
-  }
-  return parts.join('-');
-}
-const cValue = () => sbString(10); // 119 chars, char(120)
-const padValue = () => sbString(5); // 59 chars, char(60)
-const rnd = (n: number) => 1 + Math.floor(Math.random() * n);
-
 async function prepare(conn: Connection): Promise<void> {
   await conn.query('CREATE DATABASE IF NOT EXISTS sbtest');
   await conn.query('USE sbtest');
   for (let t = 1; t <= TABLES; t++) {
-    await conn.query(
-      `CREATE TABLE sbtest${t} (id INT NOT NULL AUTO_INCREMENT, k INT NOT NULL DEFAULT 0, ` +
-        `c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', PRIMARY KEY (id), KEY k_${t} (k)) ENGINE=InnoDB`,
-    );
+    await conn.query(createTableSql(t));
     for (let start = 1; start <= TABLE_ROWS; start += 1000) {
-      const rows: unknown[][] = [];
-      for (let id = start; id < start + 1000 && id <= TABLE_ROWS; id++)
-        rows.push([id, rnd(TABLE_ROWS), cValue(), padValue()]);
-      await conn.query(`INSERT INTO sbtest${t} (id, k, c, pad) VALUES ?`, [rows]);
-    }
-  }
-}
-
-interface Counters {
-  transactions: number;
-  statements: number;
-  deadlocks: number;
-}
-
-async function oltpLoop(conn: Connection, worker: number, done: () => boolean, c: Counters): Promise<void> {
-  await conn.query('USE sbtest');
-  let i = 0;
-  // Ids above TABLE_ROWS for the batch inserts, disjoint per worker.
-  let batchId = 1_000_000 * (worker + 1);
-  while (!done()) {
-    i++;
-    const t = rnd(TABLES);
-    const id = rnd(TABLE_ROWS);
-    try {
-      await conn.query('BEGIN');
-      await conn.query(`UPDATE sbtest${t} SET k=k+1 WHERE id=?`, [rnd(TABLE_ROWS)]);
-      await conn.query(`UPDATE sbtest${t} SET c=? WHERE id=?`, [cValue(), rnd(TABLE_ROWS)]);
-      await conn.query(`DELETE FROM sbtest${t} WHERE id=?`, [id]);
-      await conn.query(`INSERT INTO sbtest${t} (id, k, c, pad) VALUES (?, ?, ?, ?)`, [
-        id,
-        rnd(TABLE_ROWS),
-        cValue(),
-        padValue(),
-      ]);
-      c.statements += 4;
-      if (i % 10 === 0) {
-        const from = rnd(TABLE_ROWS - 10);
-        await conn.query(`UPDATE sbtest${t} SET k=k+1 WHERE id BETWEEN ? AND ?`, [from, from + 9]);
-        c.statements++;
-      }
-      if (i % 50 === 0) {
-        const rows: unknown[][] = [];
-        for (let r = 0; r < 20; r++) rows.push([batchId + r, rnd(TABLE_ROWS), cValue(), padValue()]);
-        await conn.query(`INSERT INTO sbtest${t} (id, k, c, pad) VALUES ?`, [rows]);
-        await conn.query(`DELETE FROM sbtest${t} WHERE id BETWEEN ? AND ?`, [batchId, batchId + 19]);
-        batchId += 20;
-        c.statements += 2;
-      }
-      await conn.query('COMMIT');
-      c.transactions++;
-    } catch (err) {
-      await conn.query('ROLLBACK').catch(() => {});
-      const code = (err as { code?: string }).code;
-      if (code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT') c.deadlocks++;
-      else throw err;
+      await conn.query(`INSERT INTO sbtest${t} (id, k, c, pad) VALUES ?`, [tableRows(SHAPE, start, 1000)]);
     }
   }
 }
@@ -148,7 +80,7 @@ async function main(): Promise<void> {
     await setup.query('FLUSH BINARY LOGS');
     const [status] = await setup.query('SHOW MASTER STATUS');
     const runFile = String((status as Record<string, unknown>[])[0].File);
-    const counters: Counters = { transactions: 0, statements: 0, deadlocks: 0 };
+    const counters: LoopCounters = { transactions: 0, statements: 0, deadlocks: 0 };
     let size = 0;
     let finished = false;
     const runStart = Date.now();
@@ -163,7 +95,10 @@ async function main(): Promise<void> {
       }
     })();
     const conns = await Promise.all(Array.from({ length: connections }, () => lab.connect(inst)));
-    await Promise.all([poll, ...conns.map((c, w) => oltpLoop(c, w, () => finished, counters))]);
+    await Promise.all([
+      poll,
+      ...conns.map((c, w) => oltpLoop(c, { ...SHAPE, batchIdBase: 1_000_000 }, w, () => finished, counters)),
+    ]);
     const runMs = Date.now() - runStart;
     await Promise.all(conns.map((c) => c.end()));
     await setup.query('FLUSH BINARY LOGS'); // closes the run file: a complete, clean binlog
